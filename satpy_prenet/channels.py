@@ -55,3 +55,11 @@ def channel_name(key: str, platform: str) -> str:
     if platform not in READERS:
         raise ValueError(f"Unsupported platform {platform!r}; supported are {list(READERS)}")
     return bands([key])[0].channels[platform]
+
+
+def band_key(channel: str, platform: str) -> str | None:
+    """Band key of satpy channel ``channel`` (e.g. ``"C13"``) on ``platform``, or None if it is no model input."""
+    for band in IR_BANDS:
+        if band.channels.get(platform) == channel:
+            return band.key
+    return None

@@ -1,0 +1,70 @@
+"""Checks of AGRI L1 files before satpy reads them, with errors that name the file and the problem."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+
+from satpy_prenet.channels import READERS
+
+LOG = logging.getLogger(__name__)
+
+_PLATFORM_IDS = {"FY4A": "FY-4A", "FY4B": "FY-4B"}
+_NAME = re.compile(r"^(?P<platform_id>FY4[A-Z])-_AGRI--_N_(?P<observation>[A-Z]{4})_\d{4}[EW]_L1-_FDI-_MULT_"
+                   r"[A-Z]+_(?P<start>\d{14})_\d{14}_(?P<resolution>\d{4}M)_V\d{4}\.HDF$")
+
+
+class AGRIFileError(ValueError):
+    """An AGRI L1 file that cannot be used, with the file and the problem in the message."""
+
+
+@dataclass(frozen=True)
+class AGRIFile:
+    """What a usable AGRI L1 file is: platform, satpy reader and the channels it holds."""
+
+    path: Path
+    platform: str
+    reader: str
+    channels: tuple[str, ...]
+
+
+def inspect_agri_file(path: str | Path) -> AGRIFile:
+    """Check that ``path`` is a readable 4 km AGRI L1 file of a supported platform and list its channels.
+
+    Raises:
+        AGRIFileError: the file is missing, empty, not HDF5 (truncated or corrupt), not a 4 km AGRI L1 file,
+            from an unsupported satellite, or disagrees with its own name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AGRIFileError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AGRIFileError(f"{path}: the file is empty (zero bytes)")
+    match = _NAME.match(path.name)
+    if match is None:
+        raise AGRIFileError(f"{path}: not an AGRI L1 full-disc file name (expected e.g. "
+                            "FY4A-_AGRI--_N_DISK_1047E_L1-_FDI-_MULT_NOM_<start>_<end>_4000M_V0001.HDF)")
+    platform = _PLATFORM_IDS.get(match["platform_id"])
+    if platform is None:
+        raise AGRIFileError(f"{path}: satellite {match['platform_id']} is not supported "
+                            f"(supported: {', '.join(READERS)})")
+    if match["resolution"] != "4000M":
+        raise AGRIFileError(f"{path}: {match['resolution']} file; PRE-Net products are made from 4000M files")
+    try:
+        with h5py.File(path, "r") as h5:
+            satellite = _text(h5.attrs.get("Satellite Name", ""))
+            group = h5["Data"] if platform == "FY-4B" and "Data" in h5 else h5
+            names = tuple(sorted(name[len("NOMChannel"):] for name in group if name.startswith("NOMChannel")))
+    except OSError as err:
+        raise AGRIFileError(f"{path}: not a readable HDF5 file, truncated or corrupt ({err})") from err
+    if satellite and _PLATFORM_IDS.get(satellite) != platform:
+        raise AGRIFileError(f"{path}: the file says it comes from {satellite!r} but its name says {platform}")
+    return AGRIFile(path=path, platform=platform, reader=READERS[platform], channels=tuple(f"C{n}" for n in names))
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

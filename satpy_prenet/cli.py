@@ -1,0 +1,69 @@
+"""The ``satpy-prenet`` command: products from AGRI files, bundle information, the demonstration."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+LOG = logging.getLogger("satpy_prenet")
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """PRE-Net precipitation products from FY-4A/FY-4B AGRI infrared channels."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="[%(asctime)s %(levelname)-8s %(name)s] %(message)s")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the products.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Weights bundle (.safetensors); default: SATPY_PRENET_WEIGHTS, then the embedded demo bundle.")
+@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: auto).")
+def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, device: str | None) -> None:
+    """Write the precipitation products of AGRI L1 FILES (NetCDF and PNG) to --out.
+
+    Each file is processed on its own: a bad file is reported and the next one is still processed.
+    """
+    from satpy_prenet.retrieve import retrieve_file
+
+    failed = []
+    for path in files:
+        click.echo(f"{path}:")
+        try:
+            products = retrieve_file(path, out_dir, weights=weights, device=device, progress=True)
+        except Exception as err:  # one bad file must not stop the others; the message names the problem
+            LOG.error("%s: no products: %s", path, err)
+            failed.append(path)
+            continue
+        click.echo(f"  {products.netcdf}\n  {products.image}")
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(files)} file(s) failed: {', '.join(map(str, failed))}")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole header as JSON.")
+def info(bundle: Path, as_json: bool) -> None:
+    """Show what a weights BUNDLE holds: purpose, bands, model configuration, provenance."""
+    from satpy_prenet.bundle import BundleError, read_header
+
+    try:
+        header = read_header(bundle)
+    except BundleError as err:
+        raise click.ClickException(str(err)) from err
+    if as_json:
+        click.echo(json.dumps(header.to_dict(), indent=2))
+        return
+    click.echo(header.describe())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

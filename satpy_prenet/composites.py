@@ -1,0 +1,157 @@
+# Copyright (c) 2026 satpy-prenet developers
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU General Public
+# License as published by the Free Software Foundation, either version 3 of the License, or (at your option) any later
+# version. See the LICENSE file.
+"""satpy compositors of the PRE-Net precipitation products.
+
+The four products share one lazy model run: each compositor builds the same dask graph (same inputs, same bundle,
+same tiling, hence the same task names), so computing them together runs the network once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from satpy.composites.core import CompositeBase
+from satpy.dataset.metadata import combine_metadata
+
+from satpy_prenet import channels
+from satpy_prenet.bundle import Bundle, check_bands, load_model_once, resolve_bundle_path
+from satpy_prenet.inference import TiledRetrieval, select_device
+
+LOG = logging.getLogger(__name__)
+
+#: Flag values of ``precipitation_quality``, in the spirit of the GOES-R rainfall rate DQF.
+QUALITY_FLAGS = {"good": 0, "degraded_high_viewing_angle": 1, "invalid_input": 2, "space": 3}
+#: Fill value of the integer products (``precipitation_flag``), where there is no retrieval.
+FLAG_FILL = 255
+
+
+class _PRENetCompositor(CompositeBase):
+    """Base of the PRE-Net compositors: gathers the bundle's bands and runs the shared retrieval lazily."""
+
+    def __init__(self, name, weights=None, device="auto", batch_size=None, max_good_zenith=70.0, **kwargs):
+        """Store the options; the weights are loaded on first use, once per process."""
+        self.weights = weights
+        self.device = device
+        self.batch_size = batch_size
+        self.max_good_zenith = float(max_good_zenith)
+        super().__init__(name, **kwargs)
+
+    def __call__(self, projectables, optional_datasets=None, **attrs):
+        """Build the product lazily from the infrared bands satpy loaded."""
+        arrays = self.match_data_arrays([*projectables, *(optional_datasets or [])])
+        if not arrays:
+            raise ValueError(f"{self.attrs['name']}: no AGRI infrared band could be loaded from the input files")
+        bundle = load_model_once(resolve_bundle_path(self.weights), select_device(self.device))
+        inputs = _select_bands(arrays, bundle)
+        probability, rate = _shared_retrieval(inputs, bundle, self.batch_size)
+        data = self._product(inputs, probability, rate)
+        return xr.DataArray(data, dims=("y", "x"), coords=_yx_coords(inputs[0]),
+                            attrs=self._attributes(inputs, bundle, data.dtype))
+
+    def _product(self, inputs, probability, rate):
+        raise NotImplementedError
+
+    def _attributes(self, inputs, bundle: Bundle, dtype):
+        header = bundle.header
+        attrs = combine_metadata(*[array.attrs for array in inputs])
+        for key in ("wavelength", "calibration", "modifiers", "resolution", "long_name", "units",
+                    "standard_name", "file_key", "file_type", "band_names", "center_wavelength"):
+            attrs.pop(key, None)
+        attrs.update({key: value for key, value in self.attrs.items() if key not in ("prerequisites",
+                                                                                      "optional_prerequisites")})
+        attrs.update({
+            "area": inputs[0].attrs["area"],
+            "sensor": inputs[0].attrs.get("sensor", "agri"),
+            "prenet_bundle_purpose": header.purpose,
+            "prenet_bundle_sha256": header.sha256,
+            "prenet_bundle_version": header.code_version,
+            "prenet_bands": " ".join(header.bands),
+            "rain_threshold_mm_h": header.rain_threshold,
+        })
+        if header.purpose == "demo-synthetic":
+            attrs["comment"] = ("Made with a demonstration model trained on simulated data only; "
+                                "not a measurement of real precipitation.")
+            LOG.warning("%s made with the demonstration bundle %s, trained on simulated data only",
+                        self.attrs["name"], bundle.path)
+        if np.issubdtype(dtype, np.integer):
+            attrs["_FillValue"] = FLAG_FILL
+        return attrs
+
+
+class PrecipitationRate(_PRENetCompositor):
+    """Surface precipitation rate in mm h-1: the regressor where the classifier says rain, else 0."""
+
+    def _product(self, inputs, probability, rate):
+        return rate
+
+
+class PrecipitationProbability(_PRENetCompositor):
+    """Probability that the precipitation rate is at least the bundle's rain threshold (0.1 mm h-1)."""
+
+    def _product(self, inputs, probability, rate):
+        return probability
+
+
+class PrecipitationFlag(_PRENetCompositor):
+    """Rain (1) / no rain (0) where the classifier's probability reaches the bundle's threshold; 255 elsewhere."""
+
+    def _product(self, inputs, probability, rate):
+        return da.where(da.isnan(rate), FLAG_FILL, rate > 0).astype(np.uint8)
+
+    def _attributes(self, inputs, bundle, dtype):
+        attrs = super()._attributes(inputs, bundle, dtype)
+        attrs.update({"flag_values": np.array([0, 1], dtype=np.uint8), "flag_meanings": "no_rain rain",
+                      "units": "1"})
+        return attrs
+
+
+class PrecipitationQuality(_PRENetCompositor):
+    """Quality of the products: good, degraded at high viewing angle, invalid input, or space."""
+
+    def _product(self, inputs, probability, rate):
+        from satpy.modifiers.angles import get_satellite_zenith_angle
+
+        zenith = get_satellite_zenith_angle(inputs[0]).data
+        any_nan = da.any(da.stack([da.isnan(array.data) for array in inputs]), axis=0)
+        space = ~da.isfinite(zenith)
+        quality = da.where(zenith > self.max_good_zenith, QUALITY_FLAGS["degraded_high_viewing_angle"],
+                           QUALITY_FLAGS["good"])
+        quality = da.where(any_nan, QUALITY_FLAGS["invalid_input"], quality)
+        return da.where(space, QUALITY_FLAGS["space"], quality).astype(np.uint8)
+
+    def _attributes(self, inputs, bundle, dtype):
+        attrs = super()._attributes(inputs, bundle, dtype)
+        attrs.pop("_FillValue", None)  # every pixel has a quality, space included
+        attrs.update({"flag_values": np.array(list(QUALITY_FLAGS.values()), dtype=np.uint8),
+                      "flag_meanings": " ".join(QUALITY_FLAGS), "units": "1",
+                      "max_good_zenith_deg": self.max_good_zenith})
+        return attrs
+
+
+def _select_bands(arrays: list[xr.DataArray], bundle: Bundle) -> list[xr.DataArray]:
+    """Order the loaded bands as the bundle expects them; a clear error names what the file lacks."""
+    platform = arrays[0].attrs.get("platform_name")
+    by_key = {channels.band_key(array.attrs.get("name"), platform): array for array in arrays}
+    by_key.pop(None, None)
+    source = f"{platform} AGRI data of {arrays[0].attrs.get('start_time')}"
+    check_bands(bundle.header, list(by_key), source=source)
+    return [by_key[key] for key in bundle.header.bands]
+
+
+def _shared_retrieval(inputs: list[xr.DataArray], bundle: Bundle, batch_size: int | None):
+    """Lazy (probability, rate) on the native grid; identical task names for identical inputs and bundle."""
+    bt = da.stack([array.data.astype(np.float32) for array in inputs])
+    engine = TiledRetrieval(bundle.model, tile_size=bundle.tile_size, batch_size=batch_size,
+                            device=bundle.device)
+    result = engine.retrieve_dask(bt, name_token=bundle.header.sha256)
+    return result[0], result[1]
+
+
+def _yx_coords(array: xr.DataArray) -> dict:
+    return {dim: array.coords[dim] for dim in ("y", "x") if dim in array.coords}

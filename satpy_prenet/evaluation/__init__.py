@@ -1,0 +1,1 @@
+"""Skill scores of precipitation retrievals."""
