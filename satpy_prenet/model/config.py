@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Self
+from typing import Any, TypeVar
 
 #: Down-sampling steps of both UNets (strides 2, 4, 8, 16).
 DEPTH = 4
 #: Stride of the deepest masked encoder stage.
 DEEPEST_MASKED_STRIDE = 8
+
+_Config = TypeVar("_Config", bound="_DictConfig")
 
 
 class _DictConfig:
@@ -21,7 +23,7 @@ class _DictConfig:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+    def from_dict(cls: type[_Config], data: Mapping[str, Any]) -> _Config:
         """Build a configuration from a dict written by `to_dict`; missing keys take their defaults.
 
         Raises:
@@ -76,19 +78,24 @@ class PRENetConfig(_DictConfig):
 
     def __post_init__(self) -> None:
         """Check that the sizes fit together."""
-        _require([
-            (len(self.widths) == DEPTH + 1, f"widths needs {DEPTH + 1} entries (stem, strides 2, 4, 8, 16)"),
-            (all(width % self.bottleneck_ratio == 0 for width in self.widths), "widths must divide by bottleneck_ratio"),
-            (self.ae_dim % self.ae_heads == 0, "ae_dim must be a multiple of ae_heads"),
-            (self.ae_dim % 4 == 0, "ae_dim must be a multiple of 4 (2D sin-cos position embedding)"),
-            (0.0 <= self.mask_ratio < 1.0, "mask_ratio must lie in [0, 1)"),
-            (self.n_splits >= 1, "n_splits must be at least 1"),
-            (
-                self.mask_cell % (DEEPEST_MASKED_STRIDE * self.patch_size) == 0,
-                f"mask_cell must be a multiple of {DEEPEST_MASKED_STRIDE} * patch_size so that cells cover whole tokens",
-            ),
-            (self.tile_size % self.size_multiple == 0, f"tile_size must be a multiple of {self.size_multiple}"),
-        ])
+        _require(
+            [
+                (len(self.widths) == DEPTH + 1, f"widths needs {DEPTH + 1} entries (stem, strides 2, 4, 8, 16)"),
+                (
+                    all(width % self.bottleneck_ratio == 0 for width in self.widths),
+                    "bottleneck_ratio must divide widths",
+                ),
+                (self.ae_dim % self.ae_heads == 0, "ae_dim must be a multiple of ae_heads"),
+                (self.ae_dim % 4 == 0, "ae_dim must be a multiple of 4 (2D sin-cos position embedding)"),
+                (0.0 <= self.mask_ratio < 1.0, "mask_ratio must lie in [0, 1)"),
+                (self.n_splits >= 1, "n_splits must be at least 1"),
+                (
+                    self.mask_cell % (DEEPEST_MASKED_STRIDE * self.patch_size) == 0,
+                    f"mask_cell must be a multiple of {DEEPEST_MASKED_STRIDE} * patch_size (cells of whole tokens)",
+                ),
+                (self.tile_size % self.size_multiple == 0, f"tile_size must be a multiple of {self.size_multiple}"),
+            ]
+        )
 
     @property
     def size_multiple(self) -> int:

@@ -1,0 +1,1 @@
+"""Training of PRE-Net weights (needs the ``training`` extra for the full stages)."""
