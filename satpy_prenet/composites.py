@@ -15,13 +15,12 @@ import logging
 
 import dask.array as da
 import numpy as np
+import satpy
 import xarray as xr
 from satpy.composites.core import CompositeBase
 from satpy.dataset.metadata import combine_metadata
 
 from satpy_prenet import channels
-from satpy_prenet.bundle import Bundle, check_bands, load_model_once, resolve_bundle_path
-from satpy_prenet.inference import TiledRetrieval, select_device
 
 LOG = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ FLAG_FILL = 255
 class _PRENetCompositor(CompositeBase):
     """Base of the PRE-Net compositors: gathers the bundle's bands and runs the shared retrieval lazily."""
 
-    def __init__(self, name, weights=None, device="auto", batch_size=None, max_good_zenith=70.0, **kwargs):
+    def __init__(self, name, weights=None, device=None, batch_size=None, max_good_zenith=70.0, **kwargs):
         """Store the options; the weights are loaded on first use, once per process."""
         self.weights = weights
         self.device = device
@@ -44,10 +43,15 @@ class _PRENetCompositor(CompositeBase):
 
     def __call__(self, projectables, optional_datasets=None, **attrs):
         """Build the product lazily from the infrared bands satpy loaded."""
+        # torch is imported here, not at module level: satpy imports this module whenever it reads AGRI composites.
+        from satpy_prenet.bundle import load_model_once, resolve_bundle_path
+        from satpy_prenet.inference import select_device
+
         arrays = self.match_data_arrays([*projectables, *(optional_datasets or [])])
         if not arrays:
             raise ValueError(f"{self.attrs['name']}: no AGRI infrared band could be loaded from the input files")
-        bundle = load_model_once(resolve_bundle_path(self.weights), select_device(self.device))
+        device = self.device or satpy.config.get("prenet_device", "auto")
+        bundle = load_model_once(resolve_bundle_path(self.weights), select_device(device))
         inputs = _select_bands(arrays, bundle)
         probability, rate = _shared_retrieval(inputs, bundle, self.batch_size)
         data = self._product(inputs, probability, rate)
@@ -57,7 +61,7 @@ class _PRENetCompositor(CompositeBase):
     def _product(self, inputs, probability, rate):
         raise NotImplementedError
 
-    def _attributes(self, inputs, bundle: Bundle, dtype):
+    def _attributes(self, inputs, bundle, dtype):
         header = bundle.header
         attrs = combine_metadata(*[array.attrs for array in inputs])
         for key in ("wavelength", "calibration", "modifiers", "resolution", "long_name", "units",
@@ -134,8 +138,10 @@ class PrecipitationQuality(_PRENetCompositor):
         return attrs
 
 
-def _select_bands(arrays: list[xr.DataArray], bundle: Bundle) -> list[xr.DataArray]:
+def _select_bands(arrays: list[xr.DataArray], bundle) -> list[xr.DataArray]:
     """Order the loaded bands as the bundle expects them; a clear error names what the file lacks."""
+    from satpy_prenet.bundle import check_bands
+
     platform = arrays[0].attrs.get("platform_name")
     by_key = {channels.band_key(array.attrs.get("name"), platform): array for array in arrays}
     by_key.pop(None, None)
@@ -144,13 +150,13 @@ def _select_bands(arrays: list[xr.DataArray], bundle: Bundle) -> list[xr.DataArr
     return [by_key[key] for key in bundle.header.bands]
 
 
-def _shared_retrieval(inputs: list[xr.DataArray], bundle: Bundle, batch_size: int | None):
+def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None):
     """Lazy (probability, rate) on the native grid; identical task names for identical inputs and bundle."""
+    from satpy_prenet.inference import TiledRetrieval
+
     bt = da.stack([array.data.astype(np.float32) for array in inputs])
-    engine = TiledRetrieval(bundle.model, tile_size=bundle.tile_size, batch_size=batch_size,
-                            device=bundle.device)
-    result = engine.retrieve_dask(bt, name_token=bundle.header.sha256)
-    return result[0], result[1]
+    engine = TiledRetrieval.from_bundle(bundle, batch_size=batch_size)
+    return engine.retrieve_dask(bt, name_token=bundle.header.sha256)
 
 
 def _yx_coords(array: xr.DataArray) -> dict:
