@@ -28,8 +28,9 @@ from satpy_prenet.bundle import save_bundle
 from satpy_prenet.channels import PAPER_BANDS
 from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD, scores
 from satpy_prenet.model import PrecipitationRetriever
+from satpy_prenet.inference import TiledRetrieval
 from satpy_prenet.model.config import preset
-from satpy_prenet.synthetic.agri_file import quantise_bt
+from satpy_prenet.synthetic.calibration import quantise_bt
 from satpy_prenet.synthetic.world import World
 
 LOG = logging.getLogger(__name__)
@@ -43,53 +44,52 @@ class DemoRecipe:
     platform: str = "FY-4A"
     first_scene: str = "2026-07-15T00:00:00"
     train_scenes: int = 8
-    validation_scenes: int = 2
     hours_between_scenes: float = 3.0
-    tile_stride: int = 96
+    crop: int = 64
+    crops_per_scene: int = 400
     min_disc_fraction: float = 0.5
-    dry_tile_fraction: float = 0.15
-    epochs: int = 6
-    batch_size: int = 16
+    dry_crop_fraction: float = 0.15
+    epochs: int = 8
+    batch_size: int = 32
     learning_rate: float = 2e-3
     preset: str = "small"
 
 
-def scene_tiles(world: World, when: dt.datetime, recipe: DemoRecipe, tile: int, rng: np.random.Generator,
-                keep_all: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Tiles of one simulated scene: brightness temperatures as the reader returns them, and the true rain.
+def scene_inputs(world: World, when: dt.datetime, platform: str) -> tuple[np.ndarray, np.ndarray]:
+    """Brightness temperatures (C, H, W) exactly as satpy's reader returns them, and the true rain (H, W)."""
+    scene = world.scene(when, platform)
+    bt = np.stack([quantise_bt(scene.bt[key], key, platform) for key in PAPER_BANDS])
+    return bt.astype(np.float32), scene.rain_rate.astype(np.float32)
 
-    Tiles with less than ``min_disc_fraction`` of disc pixels are dropped; dry tiles (no pixel at the rain
-    threshold) are kept with probability ``dry_tile_fraction`` unless ``keep_all``.
-    """
-    scene = world.scene(when, recipe.platform)
-    bt = np.stack([quantise_bt(scene.bt[key], key) for key in PAPER_BANDS])
-    rain = scene.rain_rate
+
+def random_crops(bt: np.ndarray, rain: np.ndarray, recipe: DemoRecipe,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``crops_per_scene`` square crops mostly on the disc; dry crops kept with probability ``dry_crop_fraction``."""
     inputs, labels = [], []
-    size = rain.shape[0]
-    for top in range(0, size - tile + 1, recipe.tile_stride):
-        for left in range(0, size - tile + 1, recipe.tile_stride):
-            label = rain[top:top + tile, left:left + tile]
-            if np.isfinite(label).mean() < recipe.min_disc_fraction:
-                continue
-            wet = np.nanmax(label) >= RAIN_THRESHOLD
-            if wet or keep_all or rng.random() < recipe.dry_tile_fraction:
-                inputs.append(bt[:, top:top + tile, left:left + tile])
-                labels.append(label)
-    return np.stack(inputs).astype(np.float32), np.stack(labels).astype(np.float32)
+    size, crop = rain.shape[0], recipe.crop
+    while len(inputs) < recipe.crops_per_scene:
+        top, left = rng.integers(0, size - crop, size=2)
+        label = rain[top:top + crop, left:left + crop]
+        if np.isfinite(label).mean() < recipe.min_disc_fraction:
+            continue
+        if np.nanmax(label) >= RAIN_THRESHOLD or rng.random() < recipe.dry_crop_fraction:
+            inputs.append(bt[:, top:top + crop, left:left + crop])
+            labels.append(label)
+    return np.stack(inputs), np.stack(labels)
 
 
-def simulate_dataset(recipe: DemoRecipe, tile: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Training and validation tiles from scenes ``hours_between_scenes`` apart (validation after training)."""
+def simulate_dataset(recipe: DemoRecipe) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Training crops from ``train_scenes`` full discs, then one validation and one test full disc (later times)."""
     world = World(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     start = dt.datetime.fromisoformat(recipe.first_scene)
-    times = [start + dt.timedelta(hours=recipe.hours_between_scenes * i)
-             for i in range(recipe.train_scenes + recipe.validation_scenes)]
-    parts: dict[str, list] = {"train": [], "validation": []}
-    for index, when in enumerate(tqdm(times, desc="simulating scenes", unit="scene")):
-        split = "train" if index < recipe.train_scenes else "validation"
-        parts[split].append(scene_tiles(world, when, recipe, tile, rng, keep_all=split == "validation"))
-    return {split: tuple(np.concatenate(arrays) for arrays in zip(*chunks)) for split, chunks in parts.items()}
+    times = [start + dt.timedelta(hours=recipe.hours_between_scenes * i) for i in range(recipe.train_scenes + 2)]
+    crops = []
+    for when in tqdm(times[:-2], desc="simulating training scenes", unit="scene"):
+        crops.append(random_crops(*scene_inputs(world, when, recipe.platform), recipe, rng))
+    return {"train": tuple(np.concatenate(arrays) for arrays in zip(*crops)),
+            "validation": scene_inputs(world, times[-2], recipe.platform),
+            "test": scene_inputs(world, times[-1], recipe.platform)}
 
 
 def normalise(bt: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -139,15 +139,8 @@ def fit(network: nn.Module, loss_fn, inputs: torch.Tensor, labels: torch.Tensor,
     return history
 
 
-@torch.inference_mode()
-def predict(retriever: PrecipitationRetriever, inputs: np.ndarray, batch_size: int = 16):
-    """Probability and rate of the retriever for tiles ``inputs`` (N, C, H, W)."""
-    outputs = [retriever(torch.from_numpy(inputs[i:i + batch_size])) for i in range(0, len(inputs), batch_size)]
-    return tuple(torch.cat(parts).numpy() for parts in zip(*outputs))
-
-
 def best_probability_threshold(probability: np.ndarray, rain: np.ndarray) -> float:
-    """Probability threshold with the highest CSI on validation tiles (grid of 0.05 steps)."""
+    """Probability threshold with the highest CSI on the validation disc (grid of 0.05 steps)."""
     candidates = np.arange(0.1, 0.91, 0.05)
     csi = [scores(np.where(probability >= p, 1.0, 0.0), rain).csi for p in candidates]
     return float(candidates[int(np.nanargmax(csi))])
@@ -158,10 +151,9 @@ def build(out: Path, recipe: DemoRecipe = DemoRecipe()) -> Path:
     torch.manual_seed(recipe.seed)
     started = time.perf_counter()
     student = preset(recipe.preset, in_channels=len(PAPER_BANDS), out_channels=1)
-    data = simulate_dataset(recipe, student.tile_size)
+    data = simulate_dataset(recipe)
     train_x, train_y = data["train"]
-    valid_x, valid_y = data["validation"]
-    LOG.info("%d training and %d validation tiles", len(train_x), len(valid_x))
+    LOG.info("%d training crops of %d x %d pixels", len(train_x), recipe.crop, recipe.crop)
     mean = np.nanmean(train_x, axis=(0, 2, 3))
     std = np.nanstd(train_x, axis=(0, 2, 3))
     retriever = PrecipitationRetriever(student=student, bands=PAPER_BANDS, mean=mean.tolist(), std=std.tolist())
@@ -172,19 +164,19 @@ def build(out: Path, recipe: DemoRecipe = DemoRecipe()) -> Path:
         "regressor": fit(retriever.regressor, regressor_loss, inputs, labels, recipe, "regressor"),
     }
     retriever.eval()
-    probability, _ = predict(retriever, valid_x)
-    retriever.probability_threshold = best_probability_threshold(probability, valid_y)
-    _, rate = predict(retriever, valid_x)
-    metrics = scores(rate, valid_y).to_dict()
-    LOG.info("validation: %s (probability threshold %.2f)", metrics, retriever.probability_threshold)
+    engine = TiledRetrieval(retriever, tile_size=student.tile_size, device="cpu")
+    probability, _ = engine.predict(data["validation"][0])
+    retriever.probability_threshold = best_probability_threshold(probability, data["validation"][1])
+    _, rate = engine.predict(data["test"][0])
+    metrics = scores(rate, data["test"][1]).to_dict()
+    LOG.info("test disc: %s (probability threshold %.2f)", metrics, retriever.probability_threshold)
     provenance = {
-        "dataset": (f"simulated world seed {recipe.seed}, {recipe.platform} full discs: {recipe.train_scenes} "
-                    f"training and {recipe.validation_scenes} later validation scenes"),
-        "stage": "supervised on simulated full-disc tiles (no teacher, no distillation)",
+        "dataset": (f"simulated world seed {recipe.seed}: {recipe.train_scenes} {recipe.platform} full discs for "
+                    "training, the next for the probability threshold, the one after for the test metrics"),
+        "stage": "supervised on simulated full-disc crops (no teacher, no distillation)",
         "recipe": asdict(recipe),
-        "tiles": {"train": int(len(train_x)), "validation": int(len(valid_x))},
         "loss_history": history,
-        "metrics": {"validation": metrics},
+        "metrics": {"test_full_disc": metrics},
         "training_seconds": round(time.perf_counter() - started, 1),
         "rebuild": "python -m satpy_prenet.training.demo_bundle --out satpy_prenet/weights/demo-small.safetensors",
     }
