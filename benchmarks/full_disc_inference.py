@@ -107,7 +107,8 @@ def main() -> None:
     stem = RESULTS / f"full_disc_inference_{args.device.split(':')[0]}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [f"# Full-disc inference ({report['date']})", "", f"Machine: {json.dumps(report['machine'])}", "",
-             "| config | params/network | tile | batch | device | wall s | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+             "| config | params/network | tile | batch | device | wall s | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['config']} | {r['parameters_per_network'] / 1e6:.2f} M | {r['tile_size']} | {r['batch_size']} "
               f"| {r['device']} | {r['wall_seconds']} | {r['peak_rss_mib']} |" for r in results]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

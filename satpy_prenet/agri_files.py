@@ -9,7 +9,7 @@ from pathlib import Path
 
 import h5py
 
-from satpy_prenet.channels import READERS
+from satpy_prenet.channels import READERS, bands
 
 LOG = logging.getLogger(__name__)
 
@@ -32,12 +32,16 @@ class AGRIFile:
     channels: tuple[str, ...]
 
 
-def inspect_agri_file(path: str | Path) -> AGRIFile:
+def inspect_agri_file(path: str | Path, required_bands: tuple[str, ...] | list[str] = ()) -> AGRIFile:
     """Check that ``path`` is a readable 4 km AGRI L1 file of a supported platform and list its channels.
+
+    Args:
+        path: The file.
+        required_bands: Band keys (`satpy_prenet.channels`) the file must hold, e.g. a bundle's bands.
 
     Raises:
         AGRIFileError: the file is missing, empty, not HDF5 (truncated or corrupt), not a 4 km AGRI L1 file,
-            from an unsupported satellite, or disagrees with its own name.
+            from an unsupported satellite, disagrees with its own name, or lacks a required band.
     """
     path = Path(path)
     if not path.is_file():
@@ -63,7 +67,12 @@ def inspect_agri_file(path: str | Path) -> AGRIFile:
         raise AGRIFileError(f"{path}: not a readable HDF5 file, truncated or corrupt ({err})") from err
     if satellite and _PLATFORM_IDS.get(satellite) != platform:
         raise AGRIFileError(f"{path}: the file says it comes from {satellite!r} but its name says {platform}")
-    return AGRIFile(path=path, platform=platform, reader=READERS[platform], channels=tuple(f"C{n}" for n in names))
+    agri = AGRIFile(path=path, platform=platform, reader=READERS[platform], channels=tuple(f"C{n}" for n in names))
+    missing = [band for band in bands(required_bands) if band.channels[platform] not in agri.channels]
+    if missing:
+        listed = ", ".join(f"{band.channels[platform]} ({band.wavelength:g} um)" for band in missing)
+        raise AGRIFileError(f"{path}: the file lacks channel(s) {listed} that the model needs")
+    return agri
 
 
 def _text(value) -> str:

@@ -51,7 +51,7 @@ def bands(keys: list[str] | tuple[str, ...]) -> list[Band]:
 
 
 def channel_name(key: str, platform: str) -> str:
-    """satpy channel name of band ``key`` on ``platform`` (e.g. ``"IR10.8"`` on FY-4B is ``"C13"``)."""
+    """Satpy channel name of band ``key`` on ``platform`` (e.g. ``"IR10.8"`` on FY-4B is ``"C13"``)."""
     if platform not in READERS:
         raise ValueError(f"Unsupported platform {platform!r}; supported are {list(READERS)}")
     return bands([key])[0].channels[platform]

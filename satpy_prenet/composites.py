@@ -26,8 +26,8 @@ LOG = logging.getLogger(__name__)
 
 #: Flag values of ``precipitation_quality``, in the spirit of the GOES-R rainfall rate DQF.
 QUALITY_FLAGS = {"good": 0, "degraded_high_viewing_angle": 1, "invalid_input": 2, "space": 3}
-#: Fill value of the integer products (``precipitation_flag``), where there is no retrieval.
-FLAG_FILL = 255
+#: Fill value of ``precipitation_flag`` where there is no retrieval. The flags are int8: CF 1.7 has no unsigned types.
+FLAG_FILL = -1
 
 
 class _PRENetCompositor(CompositeBase):
@@ -103,14 +103,14 @@ class PrecipitationProbability(_PRENetCompositor):
 
 
 class PrecipitationFlag(_PRENetCompositor):
-    """Rain (1) / no rain (0) where the classifier's probability reaches the bundle's threshold; 255 elsewhere."""
+    """Rain (1) / no rain (0) where the classifier's probability reaches the bundle's threshold; -1 elsewhere."""
 
     def _product(self, inputs, probability, rate):
-        return da.where(da.isnan(rate), FLAG_FILL, rate > 0).astype(np.uint8)
+        return da.where(da.isnan(rate), FLAG_FILL, rate > 0).astype(np.int8)
 
     def _attributes(self, inputs, bundle, dtype):
         attrs = super()._attributes(inputs, bundle, dtype)
-        attrs.update({"flag_values": np.array([0, 1], dtype=np.uint8), "flag_meanings": "no_rain rain",
+        attrs.update({"flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "no_rain rain",
                       "units": "1"})
         return attrs
 
@@ -127,12 +127,12 @@ class PrecipitationQuality(_PRENetCompositor):
         quality = da.where(zenith > self.max_good_zenith, QUALITY_FLAGS["degraded_high_viewing_angle"],
                            QUALITY_FLAGS["good"])
         quality = da.where(any_nan, QUALITY_FLAGS["invalid_input"], quality)
-        return da.where(space, QUALITY_FLAGS["space"], quality).astype(np.uint8)
+        return da.where(space, QUALITY_FLAGS["space"], quality).astype(np.int8)
 
     def _attributes(self, inputs, bundle, dtype):
         attrs = super()._attributes(inputs, bundle, dtype)
         attrs.pop("_FillValue", None)  # every pixel has a quality, space included
-        attrs.update({"flag_values": np.array(list(QUALITY_FLAGS.values()), dtype=np.uint8),
+        attrs.update({"flag_values": np.array(list(QUALITY_FLAGS.values()), dtype=np.int8),
                       "flag_meanings": " ".join(QUALITY_FLAGS), "units": "1",
                       "max_good_zenith_deg": self.max_good_zenith})
         return attrs

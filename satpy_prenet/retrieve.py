@@ -15,18 +15,26 @@ from satpy import Scene
 from satpy.writers.core.compute import compute_writer_results
 
 from satpy_prenet.agri_files import inspect_agri_file
+from satpy_prenet.bundle import read_header, resolve_bundle_path
 
 LOG = logging.getLogger(__name__)
 
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
+#: The rain-rate colours over the 10.8 um image in grey.
+QUICKLOOK = "precipitation_rate_on_ir"
 
 
 @dataclass(frozen=True)
 class Products:
-    """Files written for one AGRI file: all four products in CF NetCDF, the rate as a PNG image."""
+    """Files written for one AGRI file: the four products in CF NetCDF, the rate as PNG, and a quick look."""
 
     netcdf: Path
     image: Path
+    quicklook: Path
+
+    def paths(self) -> tuple[Path, ...]:
+        """All files, in the order of the fields."""
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
 
 
 def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path | None = None,
@@ -43,30 +51,34 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; default: the composite's option (``auto``).
         progress: Show a progress bar while computing.
     """
-    agri = inspect_agri_file(path)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     options = {key: value for key, value in (("prenet_weights", weights), ("prenet_device", device)) if value}
     with satpy.config.set(**options):
+        header = read_header(resolve_bundle_path())
+        agri = inspect_agri_file(path, required_bands=header.bands)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
         scene = Scene(reader=agri.reader, filenames=[str(agri.path)])
-        scene.load(list(PRODUCTS))
-    missing = [name for name in PRODUCTS if name not in scene]
+        scene.load([*PRODUCTS, QUICKLOOK])
+    missing = [name for name in (*PRODUCTS, QUICKLOOK) if name not in scene]
     if missing:
         raise RuntimeError(f"{agri.path}: could not make {', '.join(missing)} (see the log above)")
     stem = f"{agri.platform.replace('-', '')}_AGRI_{scene.start_time:%Y%m%d%H%M%S}_precipitation"
-    final = Products(netcdf=out_dir / f"{stem}.nc", image=out_dir / f"{stem}_rate.png")
+    final = Products(netcdf=out_dir / f"{stem}.nc", image=out_dir / f"{stem}_rate.png",
+                     quicklook=out_dir / f"{stem}_rate_on_ir.png")
     with tempfile.TemporaryDirectory(prefix=f".{stem}.", dir=out_dir) as tmp:
-        partial = Products(netcdf=Path(tmp) / final.netcdf.name, image=Path(tmp) / final.image.name)
+        partial = Products(*(Path(tmp) / path.name for path in final.paths()))
         results = [
             scene.save_datasets(writer="cf", datasets=list(PRODUCTS), filename=str(partial.netcdf),
                                 compute=False),
             scene.save_dataset("precipitation_rate", writer="simple_image", filename=str(partial.image),
                                compute=False),
+            scene.save_dataset(QUICKLOOK, writer="simple_image", filename=str(partial.quicklook), fill_value=0,
+                               compute=False),
         ]
-        with ProgressBar() if progress else nullcontext():
+        with ProgressBar(dt=1.0) if progress else nullcontext():
             compute_writer_results(results)
-        for name in ("netcdf", "image"):
-            os.replace(getattr(partial, name), getattr(final, name))
-    LOG.info("Wrote %s and %s", final.netcdf, final.image)
+        for written, target in zip(partial.paths(), final.paths(), strict=True):
+            os.replace(written, target)
+    LOG.info("Wrote %s", ", ".join(map(str, final.paths())))
     return final
 

@@ -27,8 +27,8 @@ from tqdm import tqdm
 from satpy_prenet.bundle import save_bundle
 from satpy_prenet.channels import PAPER_BANDS
 from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD, scores
-from satpy_prenet.model import PrecipitationRetriever
 from satpy_prenet.inference import TiledRetrieval
+from satpy_prenet.model import PrecipitationRetriever
 from satpy_prenet.model.config import preset
 from satpy_prenet.synthetic.calibration import quantise_bt
 from satpy_prenet.synthetic.world import World
@@ -49,7 +49,7 @@ class DemoRecipe:
     crops_per_scene: int = 400
     min_disc_fraction: float = 0.5
     dry_crop_fraction: float = 0.15
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 32
     learning_rate: float = 2e-3
     preset: str = "small"
@@ -87,7 +87,7 @@ def simulate_dataset(recipe: DemoRecipe) -> dict[str, tuple[np.ndarray, np.ndarr
     crops = []
     for when in tqdm(times[:-2], desc="simulating training scenes", unit="scene"):
         crops.append(random_crops(*scene_inputs(world, when, recipe.platform), recipe, rng))
-    return {"train": tuple(np.concatenate(arrays) for arrays in zip(*crops)),
+    return {"train": tuple(np.concatenate(arrays) for arrays in zip(*crops, strict=True)),
             "validation": scene_inputs(world, times[-2], recipe.platform),
             "test": scene_inputs(world, times[-1], recipe.platform)}
 

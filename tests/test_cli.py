@@ -1,0 +1,106 @@
+"""The ``satpy-prenet`` command and ``retrieve_file``: products, bad input, no partial output."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+from PIL import Image
+
+from satpy_prenet.agri_files import AGRIFileError, inspect_agri_file
+from satpy_prenet.cli import main
+from satpy_prenet.retrieve import retrieve_file
+
+
+def _bad_copy(source, tmp_path, kind):
+    """A copy of an AGRI file spoilt in one way, under a name the reader accepts unless said otherwise."""
+    target = tmp_path / kind / source.name
+    target.parent.mkdir()
+    if kind == "zero-byte":
+        target.touch()
+    elif kind == "truncated":
+        target.write_bytes(source.read_bytes()[: source.stat().st_size // 3])
+    elif kind == "corrupt":
+        data = bytearray(source.read_bytes())
+        data[:64] = bytes(64)
+        target.write_bytes(bytes(data))
+    elif kind == "missing-channel":
+        shutil.copy(source, target)
+        with h5py.File(target, "r+") as h5:
+            del h5["NOMChannel12"]
+    elif kind == "wrong-satellite":
+        target = target.with_name(source.name.replace("FY4A", "FY4C"))
+        shutil.copy(source, target)
+    elif kind == "mislabelled":
+        shutil.copy(source, target)
+        with h5py.File(target, "r+") as h5:
+            h5.attrs["Satellite Name"] = np.bytes_("FY4B")
+    return target
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("zero-byte", "empty"),
+    ("truncated", "truncated or corrupt"),
+    ("corrupt", "truncated or corrupt"),
+    ("missing-channel", r"lacks channel\(s\) C12 \(10.8 um\)"),
+    ("wrong-satellite", "FY4C is not supported"),
+    ("mislabelled", "says it comes from 'FY4B'"),
+])
+def test_bad_files_give_clear_errors_and_no_output(agri_files, demo_bundle, no_weights_env, tmp_path, kind,
+                                                    message):
+    bad = _bad_copy(agri_files["FY-4A"], tmp_path, kind)
+    out = tmp_path / "products"
+    with pytest.raises(AGRIFileError, match=message) as error:
+        retrieve_file(bad, out)
+    assert str(bad) in str(error.value)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(AGRIFileError, match="no such file"):
+        inspect_agri_file(tmp_path / "FY4A-_AGRI--_N_DISK_1047E_L1-_FDI-_MULT_NOM_20190603003000_20190603004459"
+                                     "_4000M_V0001.HDF")
+
+
+def test_retrieve_command_writes_products_and_goes_on_after_a_bad_file(agri_files, demo_bundle, no_weights_env,
+                                                                        tmp_path):
+    bad = _bad_copy(agri_files["FY-4A"], tmp_path, "truncated")
+    out = tmp_path / "products"
+    result = CliRunner().invoke(main, ["retrieve", str(bad), str(agri_files["FY-4B"]), "--out", str(out)])
+    assert result.exit_code != 0
+    assert "1 of 2 file(s) failed" in result.output
+    written = sorted(path.name for path in out.iterdir())
+    assert written == ["FY4B_AGRI_20260715060000_precipitation.nc", "FY4B_AGRI_20260715060000_precipitation_rate.png",
+                       "FY4B_AGRI_20260715060000_precipitation_rate_on_ir.png"]
+    with xr.open_dataset(out / written[0]) as products:
+        rate = products["precipitation_rate"]
+        assert rate.attrs["units"] == "mm h-1"
+        assert rate.attrs["standard_name"] == "lwe_precipitation_rate"
+        assert rate.attrs["prenet_bundle_purpose"] == "demo-synthetic"
+        assert np.nanmin(rate.values) >= 0
+        assert products["precipitation_quality"].attrs["flag_meanings"].split()[0] == "good"
+    image = Image.open(out / written[1])
+    assert image.mode == "RGBA"
+    assert image.size == (rate.shape[1], rate.shape[0])
+
+
+def test_info_command(demo_bundle):
+    result = CliRunner().invoke(main, ["info", str(demo_bundle)])
+    assert result.exit_code == 0, result.output
+    assert "demo-synthetic" in result.output
+    assert "IR10.8" in result.output
+    result = CliRunner().invoke(main, ["info", "--json", str(demo_bundle)])
+    assert result.exit_code == 0
+    assert '"purpose": "demo-synthetic"' in result.output
+
+
+def test_info_command_on_a_broken_bundle(tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x00" * 10)
+    result = CliRunner().invoke(main, ["info", str(broken)])
+    assert result.exit_code != 0
+    assert str(broken) in result.output
