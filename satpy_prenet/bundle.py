@@ -183,7 +183,7 @@ def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
 
 
 def save_bundle(path: str | os.PathLike, retriever: torch.nn.Module, *, purpose: str,
-                provenance: Mapping[str, Any] | None = None) -> Path:
+                provenance: Mapping[str, Any] | None = None, half_precision: bool = False) -> Path:
     """Write ``retriever`` and its header to one safetensors file, atomically.
 
     The file is written under a temporary name in the target folder and renamed into place, so readers never see a
@@ -196,6 +196,8 @@ def save_bundle(path: str | os.PathLike, retriever: torch.nn.Module, *, purpose:
         provenance: Training provenance; ``dataset``, ``stage``, ``metrics`` are recorded as given,
             ``code_version`` and ``created`` default to this package's version and the current UTC time.
             Must be JSON-serialisable.
+        half_precision: Store the network weights as float16 (half the file size; loading casts them back to
+            float32). The normalisation buffers stay float32.
 
     Returns:
         The path written.
@@ -207,6 +209,9 @@ def save_bundle(path: str | os.PathLike, retriever: torch.nn.Module, *, purpose:
     if purpose not in PURPOSES:
         raise BundleError(f"{path}: unknown purpose {purpose!r}; choose one of {', '.join(PURPOSES)}")
     tensors = {name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in retriever.state_dict().items()}
+    if half_precision:
+        tensors = {name: tensor.half() if tensor.is_floating_point() and name not in ("mean", "std") else tensor
+                   for name, tensor in tensors.items()}
     config = retriever.config_dict()
     band_keys = [str(key) for key in _find_key(config, "bands")]
     header = {
@@ -233,6 +238,7 @@ def save_bundle(path: str | os.PathLike, retriever: torch.nn.Module, *, purpose:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
+    os.chmod(tmp_name, 0o644)  # mkstemp makes the file private; a bundle is for every user of the machine
     try:
         save_file(tensors, tmp_name, metadata={METADATA_KEY: text})
         with open(tmp_name, "rb+") as stream:

@@ -56,12 +56,12 @@ class _PRENetCompositor(CompositeBase):
         probability, rate = _shared_retrieval(inputs, bundle, self.batch_size)
         data = self._product(inputs, probability, rate)
         return xr.DataArray(data, dims=("y", "x"), coords=_yx_coords(inputs[0]),
-                            attrs=self._attributes(inputs, bundle, data.dtype))
+                            attrs=self._attributes(inputs, bundle))
 
     def _product(self, inputs, probability, rate):
         raise NotImplementedError
 
-    def _attributes(self, inputs, bundle, dtype):
+    def _attributes(self, inputs, bundle):
         header = bundle.header
         attrs = combine_metadata(*[array.attrs for array in inputs])
         for key in ("wavelength", "calibration", "modifiers", "resolution", "long_name", "units",
@@ -83,8 +83,6 @@ class _PRENetCompositor(CompositeBase):
                                 "not a measurement of real precipitation.")
             LOG.warning("%s made with the demonstration bundle %s, trained on simulated data only",
                         self.attrs["name"], bundle.path)
-        if np.issubdtype(dtype, np.integer):
-            attrs["_FillValue"] = FLAG_FILL
         return attrs
 
 
@@ -108,10 +106,10 @@ class PrecipitationFlag(_PRENetCompositor):
     def _product(self, inputs, probability, rate):
         return da.where(da.isnan(rate), FLAG_FILL, rate > 0).astype(np.int8)
 
-    def _attributes(self, inputs, bundle, dtype):
-        attrs = super()._attributes(inputs, bundle, dtype)
+    def _attributes(self, inputs, bundle):
+        attrs = super()._attributes(inputs, bundle)
         attrs.update({"flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "no_rain rain",
-                      "units": "1"})
+                      "units": "1", "_FillValue": FLAG_FILL})
         return attrs
 
 
@@ -129,9 +127,8 @@ class PrecipitationQuality(_PRENetCompositor):
         quality = da.where(any_nan, QUALITY_FLAGS["invalid_input"], quality)
         return da.where(space, QUALITY_FLAGS["space"], quality).astype(np.int8)
 
-    def _attributes(self, inputs, bundle, dtype):
-        attrs = super()._attributes(inputs, bundle, dtype)
-        attrs.pop("_FillValue", None)  # every pixel has a quality, space included
+    def _attributes(self, inputs, bundle):
+        attrs = super()._attributes(inputs, bundle)
         attrs.update({"flag_values": np.array(list(QUALITY_FLAGS.values()), dtype=np.int8),
                       "flag_meanings": " ".join(QUALITY_FLAGS), "units": "1",
                       "max_good_zenith_deg": self.max_good_zenith})

@@ -22,6 +22,7 @@ LOG = logging.getLogger(__name__)
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
 #: The rain-rate colours over the 10.8 um image in grey.
 QUICKLOOK = "precipitation_rate_on_ir"
+NETCDF_ENCODING = {name: {"zlib": True, "complevel": 4} for name in PRODUCTS}
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
     with tempfile.TemporaryDirectory(prefix=f".{stem}.", dir=out_dir) as tmp:
         partial = Products(*(Path(tmp) / path.name for path in final.paths()))
         results = [
+            # The grid mapping locates the pixels; 2-D longitudes and latitudes would triple the file size.
             scene.save_datasets(writer="cf", datasets=list(PRODUCTS), filename=str(partial.netcdf),
-                                compute=False),
+                                include_lonlats=False, encoding=NETCDF_ENCODING, compute=False),
             scene.save_dataset("precipitation_rate", writer="simple_image", filename=str(partial.image),
                                compute=False),
             scene.save_dataset(QUICKLOOK, writer="simple_image", filename=str(partial.quicklook), fill_value=0,

@@ -282,3 +282,18 @@ def test_load_model_once_caches_per_file_version(bundle_path, retriever):
     with pytest.raises(BundleError, match="not found"):
         load_model_once(bundle_path.with_name("missing.safetensors"))
     bundle_module.clear_model_cache()
+
+
+def test_half_precision_bundle_is_half_the_size_and_loads_as_float32(tmp_path):
+    retriever = _retriever()
+    full = save_bundle(tmp_path / "full.safetensors", retriever, purpose="research")
+    half = save_bundle(tmp_path / "half.safetensors", retriever, purpose="research", half_precision=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    model = load_bundle(half).model
+    assert all(tensor.dtype == torch.float32 for tensor in model.state_dict().values() if tensor.is_floating_point())
+    bt = torch.full((1, len(BANDS), 64, 64), 250.0)
+    bt[..., :32] = 220.0
+    with torch.inference_mode():
+        probability_full, _ = load_bundle(full).model(bt)
+        probability_half, _ = model(bt)
+    torch.testing.assert_close(probability_half, probability_full, atol=2e-3, rtol=0)

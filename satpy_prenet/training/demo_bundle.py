@@ -180,7 +180,7 @@ def build(out: Path, recipe: DemoRecipe = DemoRecipe()) -> Path:
         "training_seconds": round(time.perf_counter() - started, 1),
         "rebuild": "python -m satpy_prenet.training.demo_bundle --out satpy_prenet/weights/demo-small.safetensors",
     }
-    return save_bundle(out, retriever, purpose="demo-synthetic", provenance=provenance)
+    return save_bundle(out, retriever, purpose="demo-synthetic", provenance=provenance, half_precision=True)
 
 
 def main(argv: list[str] | None = None) -> None:
