@@ -151,3 +151,25 @@ def test_bundle_whose_bands_the_scene_lacks_is_refused(agri_files, demo_bundle, 
     compositor = PrecipitationRate("precipitation_rate")
     with pytest.raises(BundleError, match=r"IR3\.72H \(3\.72 um\)"):
         compositor([], optional_datasets=[scn[name] for name in ("C08", "C09", "C10", "C11", "C12", "C13", "C14")])
+
+
+def test_missing_scan_lines_are_flagged_invalid(agri_files, demo_bundle, no_weights_env, tmp_path):
+    """Fill values on the disc in one band (lost scan lines): no retrieval there, quality says invalid input."""
+    import shutil
+
+    import h5py
+
+    damaged = tmp_path / agri_files["FY-4A"].name
+    shutil.copy(agri_files["FY-4A"], damaged)
+    with h5py.File(damaged, "r+") as h5:
+        h5["NOMChannel12"][200:210, :] = 65535
+    scn = _scene(damaged, "FY-4A")
+    scn.load(["precipitation_rate", "precipitation_quality"])
+    rate, quality = scn["precipitation_rate"].values, scn["precipitation_quality"].values
+    lost = np.zeros(rate.shape, dtype=bool)
+    lost[200:210] = True
+    on_disc_lost = lost & (quality != QUALITY_FLAGS["space"])
+    assert on_disc_lost.any()
+    assert (quality[on_disc_lost] == QUALITY_FLAGS["invalid_input"]).all()
+    assert np.isnan(rate[lost]).all()
+    assert np.isfinite(rate[~lost & (quality != QUALITY_FLAGS["space"])]).all()
