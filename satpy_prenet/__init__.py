@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """PRE-Net precipitation retrieval from FY-4A/FY-4B AGRI as a satpy plugin.
 
 satpy finds this package through its ``satpy.composites`` and ``satpy.enhancements`` entry points and

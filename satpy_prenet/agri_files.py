@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Checks of AGRI L1 files before satpy reads them, with errors that name the file and the problem."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
+import numpy as np
+from satpy.readers.core.utils import np2str
 
 from satpy_prenet.channels import READERS, bands
 
@@ -24,10 +27,11 @@ class AGRIFileError(ValueError):
 
 @dataclass(frozen=True)
 class AGRIFile:
-    """What a usable AGRI L1 file is: platform, satpy reader and the channels it holds."""
+    """What a usable AGRI L1 file is: platform, observation type (DISK, REGC), satpy reader and its channels."""
 
     path: Path
     platform: str
+    observation: str
     reader: str
     channels: tuple[str, ...]
 
@@ -60,20 +64,18 @@ def inspect_agri_file(path: str | Path, required_bands: tuple[str, ...] | list[s
         raise AGRIFileError(f"{path}: {match['resolution']} file; PRE-Net products are made from 4000M files")
     try:
         with h5py.File(path, "r") as h5:
-            satellite = _text(h5.attrs.get("Satellite Name", ""))
+            satellite = np2str(np.squeeze(h5.attrs.get("Satellite Name", np.bytes_(b""))))
             group = h5["Data"] if platform == "FY-4B" and "Data" in h5 else h5
             names = tuple(sorted(name[len("NOMChannel"):] for name in group if name.startswith("NOMChannel")))
     except OSError as err:
         raise AGRIFileError(f"{path}: not a readable HDF5 file, truncated or corrupt ({err})") from err
     if satellite and _PLATFORM_IDS.get(satellite) != platform:
         raise AGRIFileError(f"{path}: the file says it comes from {satellite!r} but its name says {platform}")
-    agri = AGRIFile(path=path, platform=platform, reader=READERS[platform], channels=tuple(f"C{n}" for n in names))
+    agri = AGRIFile(path=path, platform=platform, observation=match["observation"], reader=READERS[platform],
+                    channels=tuple(f"C{n}" for n in names))
     missing = [band for band in bands(required_bands) if band.channels[platform] not in agri.channels]
     if missing:
         listed = ", ".join(f"{band.channels[platform]} ({band.wavelength:g} um)" for band in missing)
         raise AGRIFileError(f"{path}: the file lacks channel(s) {listed} that the model needs")
     return agri
 
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -159,11 +159,6 @@ class Bundle:
     path: Path
     device: torch.device
 
-    @property
-    def tile_size(self) -> int:
-        """Side of the inference tiles, pixels."""
-        return self.header.tile_size
-
 
 def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
     r"""SHA-256 of a set of named tensors, independent of how the file orders or aligns them.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """AGRI infrared bands, identified by wavelength so that FY-4A and FY-4B share one model."""
 
 from __future__ import annotations

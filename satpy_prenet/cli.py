@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The ``satpy-prenet`` command: products from AGRI files, bundle information, the demonstration."""
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, devic
             products = retrieve_file(path, out_dir, weights=weights, device=device, progress=sys.stdout.isatty())
         except Exception as err:  # one bad file must not stop the others; the message names the problem
             LOG.error("%s: no products: %s", path, err)
+            LOG.debug("Traceback of the failure", exc_info=True)
             failed.append(path)
             continue
-        click.echo(f"  {products.netcdf}\n  {products.image}")
+        for written in products.paths():
+            click.echo(f"  {written}")
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(files)} file(s) failed: {', '.join(map(str, failed))}")
 

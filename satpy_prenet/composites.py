@@ -31,11 +31,13 @@ FLAG_FILL = -1
 
 
 class _PRENetCompositor(CompositeBase):
-    """Base of the PRE-Net compositors: gathers the bundle's bands and runs the shared retrieval lazily."""
+    """Base of the PRE-Net compositors: resolves the bundle, orders the bands, describes the product."""
 
-    def __init__(self, name, weights=None, device=None, batch_size=None, max_good_zenith=70.0, **kwargs):
+    def __init__(self, name, weights=None, weights_sha256=None, device=None, batch_size=None, max_good_zenith=70.0,
+                 **kwargs):
         """Store the options; the weights are loaded on first use, once per process."""
         self.weights = weights
+        self.weights_sha256 = weights_sha256
         self.device = device
         self.batch_size = batch_size
         self.max_good_zenith = float(max_good_zenith)
@@ -51,15 +53,18 @@ class _PRENetCompositor(CompositeBase):
         if not arrays:
             raise ValueError(f"{self.attrs['name']}: no AGRI infrared band could be loaded from the input files")
         device = self.device or satpy.config.get("prenet_device", "auto")
-        bundle = load_model_once(resolve_bundle_path(self.weights), select_device(device))
+        bundle = load_model_once(resolve_bundle_path(self.weights), select_device(device),
+                                 expected_sha256=self.weights_sha256)
         inputs = _select_bands(arrays, bundle)
-        probability, rate = _shared_retrieval(inputs, bundle, self.batch_size)
-        data = self._product(inputs, probability, rate)
+        data = self._product(inputs, bundle)
         return xr.DataArray(data, dims=("y", "x"), coords=_yx_coords(inputs[0]),
                             attrs=self._attributes(inputs, bundle))
 
-    def _product(self, inputs, probability, rate):
+    def _product(self, inputs, bundle):
         raise NotImplementedError
+
+    def _retrieval(self, inputs, bundle):
+        return _shared_retrieval(inputs, bundle, self.batch_size)
 
     def _attributes(self, inputs, bundle):
         header = bundle.header
@@ -78,45 +83,47 @@ class _PRENetCompositor(CompositeBase):
             "prenet_bands": " ".join(header.bands),
             "rain_threshold_mm_h": header.rain_threshold,
         })
-        if header.purpose == "demo-synthetic":
+        if header.is_demo:
             attrs["comment"] = ("Made with a demonstration model trained on simulated data only; "
                                 "not a measurement of real precipitation.")
-            LOG.warning("%s made with the demonstration bundle %s, trained on simulated data only",
-                        self.attrs["name"], bundle.path)
+            _warn_demo_once(bundle.path)
         return attrs
 
 
 class PrecipitationRate(_PRENetCompositor):
     """Surface precipitation rate in mm h-1: the regressor where the classifier says rain, else 0."""
 
-    def _product(self, inputs, probability, rate):
-        return rate
+    def _product(self, inputs, bundle):
+        return self._retrieval(inputs, bundle)[1]
 
 
 class PrecipitationProbability(_PRENetCompositor):
     """Probability that the precipitation rate is at least the bundle's rain threshold (0.1 mm h-1)."""
 
-    def _product(self, inputs, probability, rate):
-        return probability
+    def _product(self, inputs, bundle):
+        return self._retrieval(inputs, bundle)[0]
 
 
 class PrecipitationFlag(_PRENetCompositor):
-    """Rain (1) / no rain (0) where the classifier's probability reaches the bundle's threshold; -1 elsewhere."""
+    """Rain (1) where the rain probability reaches the bundle's threshold, no rain (0) below it, -1 without data."""
 
-    def _product(self, inputs, probability, rate):
-        return da.where(da.isnan(rate), FLAG_FILL, rate > 0).astype(np.int8)
+    def _product(self, inputs, bundle):
+        probability = self._retrieval(inputs, bundle)[0]
+        rain = probability >= bundle.header.probability_threshold
+        return da.where(da.isnan(probability), FLAG_FILL, rain).astype(np.int8)
 
     def _attributes(self, inputs, bundle):
         attrs = super()._attributes(inputs, bundle)
         attrs.update({"flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "no_rain rain",
-                      "units": "1", "_FillValue": FLAG_FILL})
+                      "units": "1", "_FillValue": FLAG_FILL,
+                      "probability_threshold": bundle.header.probability_threshold})
         return attrs
 
 
 class PrecipitationQuality(_PRENetCompositor):
-    """Quality of the products: good, degraded at high viewing angle, invalid input, or space."""
+    """Quality of the products: good, degraded at high viewing angle, invalid input, or space (no model run)."""
 
-    def _product(self, inputs, probability, rate):
+    def _product(self, inputs, bundle):
         from satpy.modifiers.angles import get_satellite_zenith_angle
 
         zenith = get_satellite_zenith_angle(inputs[0]).data
@@ -133,6 +140,16 @@ class PrecipitationQuality(_PRENetCompositor):
                       "flag_meanings": " ".join(QUALITY_FLAGS), "units": "1",
                       "max_good_zenith_deg": self.max_good_zenith})
         return attrs
+
+
+_DEMO_WARNED: set = set()
+
+
+def _warn_demo_once(path) -> None:
+    """Log, once per process and bundle, that the products come from a model trained on simulated data."""
+    if path not in _DEMO_WARNED:
+        _DEMO_WARNED.add(path)
+        LOG.warning("PRE-Net products made with the demonstration bundle %s, trained on simulated data only", path)
 
 
 def _select_bands(arrays: list[xr.DataArray], bundle) -> list[xr.DataArray]:
@@ -153,7 +170,11 @@ def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None
 
     bt = da.stack([array.data.astype(np.float32) for array in inputs])
     engine = TiledRetrieval.from_bundle(bundle, batch_size=batch_size)
-    return engine.retrieve_dask(bt, name_token=bundle.header.sha256)
+    probability, rate = engine.retrieve_dask(bt, name_token=bundle.header.sha256)
+    # Each tile zeroes its own no-rain pixels; where tiles overlap, gate the blend again with the blended
+    # probability so that rate > 0 exactly where the flag says rain.
+    # (Written as "below the threshold -> 0" so that NaN, off the disc, stays NaN.)
+    return probability, da.where(probability < bundle.header.probability_threshold, np.float32(0), rate)
 
 
 def _yx_coords(array: xr.DataArray) -> dict:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The demonstration behind ``make demo``: a simulated FY-4A full disc in, the precipitation products out.
 
 The full disc is simulated (a world and a time the demo bundle never saw in training), written as an AGRI L1

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 import dask.array as da
 import numpy as np
 import torch
+from dask.array.overlap import ensure_minimum_chunksize
 from dask.base import tokenize
 
 LOG = logging.getLogger(__name__)
@@ -125,9 +126,21 @@ class TiledRetrieval:
         self.progress = progress
         self._window = torch.from_numpy(blend_window(tile_size, self.overlap)).to(self.device)
         self._token = uuid.uuid4().hex
+        self._make_locks()
+
+    def _make_locks(self) -> None:
         self._state_lock = threading.Lock()
-        # One batch at a time per GPU, whatever the number of dask threads or engines, so GPU memory stays bounded.
-        self._device_lock = _gpu_lock(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+        # One batch at a time per device, whatever the number of dask threads or engines: GPU memory stays bounded,
+        # and on the CPU dask threads do not multiply torch's own threads.
+        self._device_lock = _device_lock(self.device)
+
+    def __getstate__(self) -> dict:
+        """Pickle without the locks (dask.distributed ships the engine to its workers)."""
+        return {key: value for key, value in self.__dict__.items() if key not in ("_state_lock", "_device_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._make_locks()
 
     @classmethod
     def from_bundle(cls, bundle, **kwargs) -> TiledRetrieval:
@@ -137,10 +150,6 @@ class TiledRetrieval:
         engine = cls(bundle.model, **kwargs)
         engine._token = bundle.header.sha256
         return engine
-
-    def __dask_tokenize__(self):
-        """Cheap, stable dask token: never hash the model's weights."""
-        return (type(self).__name__, self._token, self.tile_size, self.overlap)
 
     def predict(self, bt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probability and rate of a whole image.
@@ -195,7 +204,7 @@ class TiledRetrieval:
             ``(probability, rate)``, float32 dask arrays (H, W).
         """
         size = self.tile_size
-        bt = bt.rechunk({0: -1, 1: _merge_small(bt.chunks[1], size), 2: _merge_small(bt.chunks[2], size)})
+        bt = bt.rechunk({0: -1, **{axis: ensure_minimum_chunksize(size, bt.chunks[axis]) for axis in (1, 2)}})
         depth = {0: 0, **{axis: size if len(bt.chunks[axis]) > 1 else 0 for axis in (1, 2)}}
         boundary = {axis: np.nan if depth[axis] else "none" for axis in depth}
         padded = da.overlap.overlap(bt, depth=depth, boundary=boundary) if depth[1] or depth[2] else bt
@@ -349,15 +358,15 @@ class TiledRetrieval:
         return tqdm(total=total, unit="tile", desc="PRE-Net")
 
 
-_GPU_LOCKS: dict[str, threading.Lock] = {}
-_GPU_LOCKS_GUARD = threading.Lock()
+_DEVICE_LOCKS: dict[str, threading.Lock] = {}
+_DEVICE_LOCKS_GUARD = threading.Lock()
 
 
-def _gpu_lock(device: torch.device) -> threading.Lock:
-    """The process-wide lock serialising forward passes on one GPU."""
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    with _GPU_LOCKS_GUARD:
-        return _GPU_LOCKS.setdefault(f"cuda:{index}", threading.Lock())
+def _device_lock(device: torch.device) -> threading.Lock:
+    """The process-wide lock serialising forward passes on one device (each GPU, or the CPU)."""
+    name = f"cuda:{torch.cuda.current_device()}" if device.type == "cuda" and device.index is None else str(device)
+    with _DEVICE_LOCKS_GUARD:
+        return _DEVICE_LOCKS.setdefault(name, threading.Lock())
 
 
 def _size_multiple(model: torch.nn.Module) -> int:
@@ -373,17 +382,6 @@ def _amp_dtype(device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def _merge_small(chunks: tuple[int, ...], minimum: int) -> tuple[int, ...]:
-    """Merge chunks smaller than ``minimum`` into their neighbour (dask's overlap needs chunks >= depth)."""
-    merged: list[int] = []
-    for size in chunks:
-        if merged and (size < minimum or merged[-1] < minimum):
-            merged[-1] += size
-        else:
-            merged.append(size)
-    return tuple(merged)
 
 
 def _describe(device: torch.device) -> str:

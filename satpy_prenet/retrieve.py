@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Make the precipitation products of one AGRI L1 file with satpy, without trollflow2."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dask.diagnostics import ProgressBar
 from satpy import Scene
 from satpy.writers.core.compute import compute_writer_results
 
-from satpy_prenet.agri_files import inspect_agri_file
+from satpy_prenet.agri_files import AGRIFileError, inspect_agri_file
 from satpy_prenet.bundle import read_header, resolve_bundle_path
 
 LOG = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
     missing = [name for name in (*PRODUCTS, QUICKLOOK) if name not in scene]
     if missing:
         raise RuntimeError(f"{agri.path}: could not make {', '.join(missing)} (see the log above)")
-    stem = f"{agri.platform.replace('-', '')}_AGRI_{scene.start_time:%Y%m%d%H%M%S}_precipitation"
+    stem = f"{agri.platform.replace('-', '')}_AGRI_{agri.observation}_{scene.start_time:%Y%m%d%H%M%S}_precipitation"
     final = Products(netcdf=out_dir / f"{stem}.nc", image=out_dir / f"{stem}_rate.png",
                      quicklook=out_dir / f"{stem}_rate_on_ir.png")
     with tempfile.TemporaryDirectory(prefix=f".{stem}.", dir=out_dir) as tmp:
@@ -77,8 +78,11 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
             scene.save_dataset(QUICKLOOK, writer="simple_image", filename=str(partial.quicklook), fill_value=0,
                                compute=False),
         ]
-        with ProgressBar(dt=1.0) if progress else nullcontext():
-            compute_writer_results(results)
+        try:
+            with ProgressBar(dt=1.0) if progress else nullcontext():
+                compute_writer_results(results)
+        except OSError as error:  # HDF5 reads happen here, when the products are computed
+            raise AGRIFileError(f"{agri.path}: reading the file failed while making the products ({error})") from error
         for written, target in zip(partial.paths(), final.paths(), strict=True):
             os.replace(written, target)
     LOG.info("Wrote %s", ", ".join(map(str, final.paths())))

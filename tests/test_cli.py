@@ -60,6 +60,23 @@ def test_bad_files_give_clear_errors_and_no_output(agri_files, demo_bundle, no_w
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_data_corrupt_inside_the_file_gives_a_clear_error_and_no_output(agri_files, demo_bundle, no_weights_env,
+                                                                          tmp_path):
+    """The file opens and passes the checks; a damaged compressed chunk only shows when the products are made."""
+    bad = tmp_path / agri_files["FY-4A"].name
+    shutil.copy(agri_files["FY-4A"], bad)
+    with h5py.File(bad, "r") as h5:
+        chunk = h5["NOMChannel12"].id.get_chunk_info(0)
+    with open(bad, "r+b") as stream:
+        stream.seek(chunk.byte_offset + 16)
+        stream.write(b"\xff" * 64)
+    out = tmp_path / "products"
+    with pytest.raises(AGRIFileError, match="reading the file failed") as error:
+        retrieve_file(bad, out)
+    assert str(bad) in str(error.value)
+    assert out.is_dir() and not any(out.iterdir()), "a failed job left files behind"
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(AGRIFileError, match="no such file"):
         inspect_agri_file(tmp_path / "FY4A-_AGRI--_N_DISK_1047E_L1-_FDI-_MULT_NOM_20190603003000_20190603004459"
@@ -74,8 +91,9 @@ def test_retrieve_command_writes_products_and_goes_on_after_a_bad_file(agri_file
     assert result.exit_code != 0
     assert "1 of 2 file(s) failed" in result.output
     written = sorted(path.name for path in out.iterdir())
-    assert written == ["FY4B_AGRI_20260715060000_precipitation.nc", "FY4B_AGRI_20260715060000_precipitation_rate.png",
-                       "FY4B_AGRI_20260715060000_precipitation_rate_on_ir.png"]
+    assert written == ["FY4B_AGRI_REGC_20260715060000_precipitation.nc",
+                       "FY4B_AGRI_REGC_20260715060000_precipitation_rate.png",
+                       "FY4B_AGRI_REGC_20260715060000_precipitation_rate_on_ir.png"]
     with xr.open_dataset(out / written[0]) as products:
         rate = products["precipitation_rate"]
         assert rate.attrs["units"] == "mm h-1"

@@ -13,6 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from satpy import Scene
 
+from satpy_prenet import composites
 from satpy_prenet.bundle import BundleError, load_model_once
 from satpy_prenet.channels import READERS
 from satpy_prenet.composites import QUALITY_FLAGS
@@ -34,9 +35,10 @@ def test_satpy_finds_the_composites_through_the_entry_points():
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_products_are_listed_and_load(agri_files, demo_bundle, no_weights_env, platform, caplog):
+def test_products_are_listed_and_load(agri_files, demo_bundle, no_weights_env, platform, caplog, monkeypatch):
     scn = _scene(agri_files[platform], platform)
     assert set(PRODUCTS) <= set(scn.available_composite_names())
+    monkeypatch.setattr(composites, "_DEMO_WARNED", set())
     with caplog.at_level(logging.WARNING, logger="satpy_prenet"):
         scn.load(PRODUCTS)
     assert "trained on simulated data only" in caplog.text
@@ -53,7 +55,10 @@ def test_products_are_listed_and_load(agri_files, demo_bundle, no_weights_env, p
     assert np.isfinite(rate[~space]).all() and (rate[~space] >= 0).all()
     assert ((probability[~space] >= 0) & (probability[~space] <= 1)).all()
     assert set(np.unique(flag[~space])) <= {0, 1}
-    np.testing.assert_array_equal(flag[~space] == 1, rate[~space] > 0)
+    threshold = scn["precipitation_flag"].attrs["probability_threshold"]
+    np.testing.assert_array_equal(flag[~space] == 1, probability[~space] >= threshold)
+    assert (flag[~space][rate[~space] > 0] == 1).all(), "a positive rate outside the rain flag"
+    assert (rate[~space][flag[~space] == 0] == 0).all()
     assert (quality == QUALITY_FLAGS["degraded_high_viewing_angle"]).any(), "the limb must be flagged degraded"
     attrs = scn["precipitation_rate"].attrs
     assert attrs["units"] == "mm h-1"
@@ -173,3 +178,13 @@ def test_missing_scan_lines_are_flagged_invalid(agri_files, demo_bundle, no_weig
     assert (quality[on_disc_lost] == QUALITY_FLAGS["invalid_input"]).all()
     assert np.isnan(rate[lost]).all()
     assert np.isfinite(rate[~lost & (quality != QUALITY_FLAGS["space"])]).all()
+
+
+def test_making_the_products_computes_nothing(agri_files, demo_bundle, no_weights_env):
+    """The compositors only build the graph: the network runs when a writer computes."""
+    from satpy.tests.utils import assert_maximum_dask_computes
+
+    scn = _scene(agri_files["FY-4B"], "FY-4B")
+    scn.load(["C07", "C08", "C09", "C10", "C12", "C13", "C14", "C15"])  # the reader computes its look-up tables
+    with assert_maximum_dask_computes(0):
+        scn.load(PRODUCTS)

@@ -206,3 +206,11 @@ def test_progress_bar_only_when_asked(model, capsys):
     assert capsys.readouterr().err == ""
     TiledRetrieval(model, tile_size=TILE, device="cpu", progress=True).predict(bt)
     assert "tile" in capsys.readouterr().err
+
+
+def test_engine_pickles_for_distributed_workers(model, image, reference):
+    import pickle
+
+    engine = pickle.loads(pickle.dumps(TiledRetrieval(model, tile_size=TILE, overlap=OVERLAP, device="cpu")))
+    probability, rate = engine.predict(image)
+    np.testing.assert_allclose(rate, reference[1], atol=1e-5, equal_nan=True)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Pooled skill scores as in the PRE-Net paper's tables: RMSE, Pearson CC, POD, FAR and CSI.
 
 Rain is a rate of at least the threshold (0.1 mm/h): the inequality is inclusive, unlike pysteps' categorical

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """PRE-Net in pure torch: the student, the multimodal teacher and the inference wrapper."""
 
 from satpy_prenet.model.comwe import CoMWE, coordinated_mask

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Convolutional building blocks shared by the student PRE-Net and the teacher UNet."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """CoMWE: coordinated-mask reconstruction (RMKD) with detail-aware wavelet enhancement (DAWE), eq. 1-5."""
 
 from __future__ import annotations

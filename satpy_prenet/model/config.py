@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Architecture configurations of the student PRE-Net and the multimodal teacher, with named presets."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The student PRE-Net: a UNet over infrared bands whose encoder carries CoMWE at strides 2, 4 and 8."""
 
 from __future__ import annotations

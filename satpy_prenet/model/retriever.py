@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Precipitation retrieval from raw infrared brightness temperatures: classifier and regressor together."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The multimodal teacher: a UNet over IR, PMW and PR swath data with a late-fusion geographic head."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ViT-style transformer encoder whose linear layers (qkv, proj, fc1, fc2) LoRA can target by name."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Single-level 2D Haar wavelet transform of feature maps, differentiable."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Simulated world and format-faithful file writers (no real FY-4 data are needed to run the project).
 
 The physical recipe is in the project's design notes (SIMULATION.md). Typical use::

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What AGRI sees of the simulated atmosphere: brightness temperatures and reflectances per channel.
 
 Infrared channels use a layered radiative-transfer model in radiance (Planck at the band centre):

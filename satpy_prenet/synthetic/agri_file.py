@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write a simulated scene as an FY-4A / FY-4B AGRI L1 4 km HDF5 file in the real layout and naming.
 
 Layout (what satpy's ``agri_fy4a_l1`` / ``agri_fy4b_l1`` readers read, plus the usual companions):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Background atmosphere: temperature profile, tropopause, freezing level, moisture and steering winds.
 
 All heights are kilometres above mean sea level. The profile is piecewise linear: lapse rate

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """AGRI L1 calibration of the simulated files: counts, look-up tables, and values exactly as read.
 
 Emissive channels: counts are linear in radiance (as a detector's are) between the brightness

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Cloud systems as objects with a life cycle, and the surface rain they produce.
 
 Four kinds of object are born at random (a Poisson process in space and time, thinned by a

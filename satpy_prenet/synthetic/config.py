@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Knobs of the simulated world, with defaults that match the project's premise (see SIMULATION.md)."""
 
 from __future__ import annotations

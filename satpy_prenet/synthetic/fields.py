@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Seeded power-law random fields: periodic textures made by FFT and sampled at global pixel indices.
 
 Every field here is a whole periodic texture computed once per seed, and a scene samples it at

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """AGRI 4 km full-disc geometry: grid constants, windows, lon/lat, viewing and solar angles."""
 
 from __future__ import annotations

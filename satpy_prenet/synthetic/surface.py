@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Earth-fixed surface: land/sea, elevation (a high plateau and ranges), bare soil, seeded per world.
 
 Continents sit roughly where the real ones are (so FY-4A and FY-4B see a large northern landmass with a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One simulated atmosphere per scene on the AGRI 4 km grid, and AGRI's view of it.
 
 A :class:`World` is a seed plus a :class:`~satpy_prenet.synthetic.config.WorldConfig`: an Earth-fixed

@@ -1,9 +1,10 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Build the embedded demonstration bundle: a ``small`` PRE-Net retriever trained on a simulated world.
 
-The demo bundle is fitted directly on simulated full-disc tiles (AGRI infrared -> surface rain), with the
+The demo bundle is fitted directly on simulated full-disc crops (AGRI infrared -> surface rain), with the
 networks' own masking (RMKD) active in training but without the multimodal teacher: it shows the product
 chain working end to end and nothing more. The multimodal teacher, Swath-Distilling and Full-Disc Adaptation
-are the stages of ``satpy-prenet-train``. The bundle is labelled ``demo-synthetic``.
+are separate training stages, not part of this recipe. The bundle is labelled ``demo-synthetic``.
 
 Rebuild it with ``make bundle`` or::
 
@@ -143,7 +144,7 @@ def best_probability_threshold(probability: np.ndarray, rain: np.ndarray) -> flo
     """Probability threshold with the highest CSI on the validation disc (grid of 0.05 steps)."""
     candidates = np.arange(0.1, 0.91, 0.05)
     csi = [scores(np.where(probability >= p, 1.0, 0.0), rain).csi for p in candidates]
-    return float(candidates[int(np.nanargmax(csi))])
+    return round(float(candidates[int(np.nanargmax(csi))]), 2)
 
 
 def build(out: Path, recipe: DemoRecipe = DemoRecipe()) -> Path:
@@ -164,6 +165,8 @@ def build(out: Path, recipe: DemoRecipe = DemoRecipe()) -> Path:
         "regressor": fit(retriever.regressor, regressor_loss, inputs, labels, recipe, "regressor"),
     }
     retriever.eval()
+    for network in (retriever.classifier, retriever.regressor):
+        network.half().float()  # score the weights exactly as the float16 bundle will hold them
     engine = TiledRetrieval(retriever, tile_size=student.tile_size, device="cpu")
     probability, _ = engine.predict(data["validation"][0])
     retriever.probability_threshold = best_probability_threshold(probability, data["validation"][1])
