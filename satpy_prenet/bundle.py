@@ -491,6 +491,9 @@ def _build_header(path: Path, data: dict[str, Any]) -> BundleHeader:
                          f"{tuple(band.wavelength for band in known)}")
     if tuple(_find_key(config, "bands")) != keys:
         raise ValueError(f"bands {list(keys)} differ from the model config's {list(_find_key(config, 'bands'))}")
+    if float(data["probability_threshold"]) != float(_find_key(config, "probability_threshold")):
+        raise ValueError(f"probability threshold {data['probability_threshold']} differs from the model config's "
+                         f"{_find_key(config, 'probability_threshold')}")
     normalisation = data.get("normalisation", {})
     mean = tuple(float(value) for value in normalisation.get("mean", ()))
     std = tuple(float(value) for value in normalisation.get("std", ()))

@@ -137,6 +137,7 @@ def test_tampered_tensor_bytes_are_refused(bundle_path):
     (lambda header: {**header, "bands": [{"key": "IR10.8", "wavelength_um": 11.2}]}, "malformed header"),
     (lambda header: {**header, "bands": header["bands"][:-1]}, "differ from the model config"),
     (lambda header: {**header, "tensors_sha256": "abc"}, "not a hex SHA-256"),
+    (lambda header: {**header, "probability_threshold": 0.9}, "probability threshold 0.9 differs"),
 ])
 def test_tampered_header_is_refused(bundle_path, change, message):
     _rewrite(bundle_path, header=change(_header_json(bundle_path)))
