@@ -505,15 +505,23 @@ def _life_amplitude(phi: float) -> float:
     return float(smoothstep(0.0, 0.2, phi) * (1.0 - smoothstep(0.8, 1.0, phi)))
 
 
-def _render_stratiform(ctx: RenderContext, out: CloudFields, objects: Objects, k: int, phi: float, line_c, col_c,
-                       jac):
-    size = 0.6 + 0.4 * float(smoothstep(0.0, 0.3, phi))
+def _object_patch(ctx: RenderContext, objects: Objects, k: int, phi: float, line_c, col_c, jac, size: float = 1.0):
+    """Patch, life-cycle amplitude and axes of object ``k``; None when it is outside the window or not alive."""
     amp = _life_amplitude(phi)
     axis_a, axis_b = objects.axis_a[k] * size, objects.axis_b[k] * size
     patch = _make_patch(ctx, line_c, col_c, jac, 1.6 * axis_a, 1.6 * axis_b, objects.angle[k],
                         objects.tex_r[k], objects.tex_c[k])
     if patch is None or amp <= 0:
+        return None
+    return patch, amp, axis_a, axis_b
+
+
+def _render_stratiform(ctx: RenderContext, out: CloudFields, objects: Objects, k: int, phi: float, line_c, col_c,
+                       jac):
+    found = _object_patch(ctx, objects, k, phi, line_c, col_c, jac, size=0.6 + 0.4 * float(smoothstep(0.0, 0.3, phi)))
+    if found is None:
         return
+    patch, amp, axis_a, axis_b = found
     t_top, tau0, rain_median, rain_part = objects.params[k]
     coarse, fine, rain_tex = _textures(ctx, patch, objects, k)
     _, _, env = _envelope(patch, axis_a, axis_b, coarse, 0.3)
@@ -532,12 +540,10 @@ def _render_stratiform(ctx: RenderContext, out: CloudFields, objects: Objects, k
 
 
 def _render_cirrus(ctx: RenderContext, out: CloudFields, objects: Objects, k: int, phi: float, line_c, col_c, jac):
-    amp = _life_amplitude(phi)
-    axis_a, axis_b = objects.axis_a[k], objects.axis_b[k]
-    patch = _make_patch(ctx, line_c, col_c, jac, 1.6 * axis_a, 1.6 * axis_b, objects.angle[k],
-                        objects.tex_r[k], objects.tex_c[k])
-    if patch is None or amp <= 0:
+    found = _object_patch(ctx, objects, k, phi, line_c, col_c, jac)
+    if found is None:
         return
+    patch, amp, axis_a, axis_b = found
     depth, tau0 = objects.params[k, :2]
     coarse, fine, _ = _textures(ctx, patch, objects, k)
     _, _, env = _envelope(patch, axis_a, axis_b, coarse, 0.35)
@@ -550,12 +556,10 @@ def _render_cirrus(ctx: RenderContext, out: CloudFields, objects: Objects, k: in
 
 
 def _render_low(ctx: RenderContext, out: CloudFields, objects: Objects, k: int, phi: float, line_c, col_c, jac):
-    amp = _life_amplitude(phi)
-    axis_a, axis_b = objects.axis_a[k], objects.axis_b[k]
-    patch = _make_patch(ctx, line_c, col_c, jac, 1.6 * axis_a, 1.6 * axis_b, objects.angle[k],
-                        objects.tex_r[k], objects.tex_c[k])
-    if patch is None or amp <= 0:
+    found = _object_patch(ctx, objects, k, phi, line_c, col_c, jac)
+    if found is None:
         return
+    patch, amp, axis_a, axis_b = found
     t_top, tau0, cover0, drizzle = objects.params[k]
     coarse, fine, rain_tex = _textures(ctx, patch, objects, k)
     _, _, env = _envelope(patch, axis_a, axis_b, coarse, 0.3)
