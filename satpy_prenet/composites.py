@@ -170,7 +170,7 @@ def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None
 
     bt = da.stack([array.data.astype(np.float32) for array in inputs])
     engine = TiledRetrieval.from_bundle(bundle, batch_size=batch_size)
-    probability, rate = engine.retrieve_dask(bt, name_token=bundle.header.sha256)
+    probability, rate = engine.retrieve_dask(bt)  # task names keyed by the bundle sha256 (from_bundle)
     # Each tile zeroes its own no-rain pixels; where tiles overlap, gate the blend again with the blended
     # probability so that rate > 0 exactly where the flag says rain.
     # (Written as "below the threshold -> 0" so that NaN, off the disc, stays NaN.)
