@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
@@ -18,11 +19,42 @@ LOG = logging.getLogger(__name__)
 
 _PLATFORM_IDS = {"FY4A": "FY-4A", "FY4B": "FY-4B"}
 _NAME = re.compile(r"^(?P<platform_id>FY4[A-Z])-_AGRI--_N_(?P<observation>[A-Z]{4})_\d{4}[EW]_L1-_FDI-_MULT_"
-                   r"[A-Z]+_(?P<start>\d{14})_\d{14}_(?P<resolution>\d{4}M)_V\d{4}\.HDF$")
+                   r"[A-Z]+_(?P<start>\d{14})_(?P<end>\d{14})_(?P<resolution>\d{4}M)_V\d{4}\.HDF$")
 
 
 class AGRIFileError(ValueError):
     """An AGRI L1 file that cannot be used, with the file and the problem in the message."""
+
+
+@dataclass(frozen=True)
+class AGRIName:
+    """What the name of an AGRI L1 file says: platform, observation type (DISK, REGC), scan times (UTC)."""
+
+    platform: str
+    observation: str
+    start_time: dt.datetime
+    end_time: dt.datetime
+
+
+def parse_agri_name(path: str | Path) -> AGRIName:
+    """Read platform, observation type and times from the name of a 4 km AGRI L1 file, without opening it.
+
+    Raises:
+        AGRIFileError: the name is not that of a 4 km AGRI L1 file of a supported platform.
+    """
+    path = Path(path)
+    match = _NAME.match(path.name)
+    if match is None:
+        raise AGRIFileError(f"{path}: not an AGRI L1 full-disc file name (expected e.g. "
+                            "FY4A-_AGRI--_N_DISK_1047E_L1-_FDI-_MULT_NOM_<start>_<end>_4000M_V0001.HDF)")
+    platform = _PLATFORM_IDS.get(match["platform_id"])
+    if platform is None:
+        raise AGRIFileError(f"{path}: satellite {match['platform_id']} is not supported "
+                            f"(supported: {', '.join(READERS)})")
+    if match["resolution"] != "4000M":
+        raise AGRIFileError(f"{path}: {match['resolution']} file; PRE-Net products are made from 4000M files")
+    start, end = (dt.datetime.strptime(match[key], "%Y%m%d%H%M%S") for key in ("start", "end"))
+    return AGRIName(platform=platform, observation=match["observation"], start_time=start, end_time=end)
 
 
 @dataclass(frozen=True)
@@ -52,26 +84,18 @@ def inspect_agri_file(path: str | Path, required_bands: tuple[str, ...] | list[s
         raise AGRIFileError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise AGRIFileError(f"{path}: the file is empty (zero bytes)")
-    match = _NAME.match(path.name)
-    if match is None:
-        raise AGRIFileError(f"{path}: not an AGRI L1 full-disc file name (expected e.g. "
-                            "FY4A-_AGRI--_N_DISK_1047E_L1-_FDI-_MULT_NOM_<start>_<end>_4000M_V0001.HDF)")
-    platform = _PLATFORM_IDS.get(match["platform_id"])
-    if platform is None:
-        raise AGRIFileError(f"{path}: satellite {match['platform_id']} is not supported "
-                            f"(supported: {', '.join(READERS)})")
-    if match["resolution"] != "4000M":
-        raise AGRIFileError(f"{path}: {match['resolution']} file; PRE-Net products are made from 4000M files")
+    name = parse_agri_name(path)
+    platform = name.platform
     try:
         with h5py.File(path, "r") as h5:
             satellite = np2str(np.squeeze(h5.attrs.get("Satellite Name", np.bytes_(b""))))
             group = h5["Data"] if platform == "FY-4B" and "Data" in h5 else h5
-            names = tuple(sorted(name[len("NOMChannel"):] for name in group if name.startswith("NOMChannel")))
+            names = tuple(sorted(key[len("NOMChannel"):] for key in group if key.startswith("NOMChannel")))
     except OSError as err:
         raise AGRIFileError(f"{path}: not a readable HDF5 file, truncated or corrupt ({err})") from err
     if satellite and _PLATFORM_IDS.get(satellite) != platform:
         raise AGRIFileError(f"{path}: the file says it comes from {satellite!r} but its name says {platform}")
-    agri = AGRIFile(path=path, platform=platform, observation=match["observation"], reader=READERS[platform],
+    agri = AGRIFile(path=path, platform=platform, observation=name.observation, reader=READERS[platform],
                     channels=tuple(f"C{n}" for n in names))
     missing = [band for band in bands(required_bands) if band.channels[platform] not in agri.channels]
     if missing:

@@ -70,21 +70,26 @@ def info(bundle: Path, as_json: bool) -> None:
 
 @main.command()
 @click.option("--out", "out_dir", default="demo-output", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder of the input file and products.")
+              type=click.Path(file_okay=False, path_type=Path), help="Folder of the input file, products and log.")
 @click.option("--platform", type=click.Choice(["FY-4A", "FY-4B"]), default="FY-4A", show_default=True)
-@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: auto).")
-def demo(out_dir: Path, platform: str, device: str | None) -> None:
-    """Simulate an AGRI full disc, write it in the real L1 layout and make its products through satpy."""
+@click.option("--threaded", is_flag=True, help="Run the launcher's jobs in threads (-t) instead of processes.")
+def demo(out_dir: Path, platform: str, threaded: bool) -> None:
+    """Run the operational chain on a simulated AGRI full disc: posttroll message in, products out.
+
+    The trollflow2 launcher runs the shipped product list (etc/trollflow2/agri_precipitation.yaml), subscribed
+    directly on 127.0.0.1; everything stops by itself once the products are written.
+    """
     from satpy_prenet.demo import run_demo
 
-    result = run_demo(out_dir, platform=platform, device=device)
+    result = run_demo(out_dir, platform=platform, threaded=threaded)
     click.echo(f"\nInput (simulated {platform} AGRI L1 full disc): {result.input_file}")
-    click.echo("Products:")
-    for path in result.products.paths():
+    click.echo(f"Products ({len(result.products)} files, each announced by a posttroll message):")
+    for path in result.products:
         click.echo(f"  {path}")
+    click.echo(f"Launcher log: {result.launcher_log}")
     click.echo("Time:")
     for step, seconds in result.seconds.items():
-        click.echo(f"  {step:<34s} {seconds:6.1f} s")
+        click.echo(f"  {step:<24s} {seconds:6.1f} s")
     skill = result.skill
     click.echo(f"Skill against the simulated truth ({skill.n_pixels} disc pixels, rain >= 0.1 mm/h): "
                f"CSI {skill.csi:.3f}, POD {skill.pod:.3f}, FAR {skill.far:.3f}, RMSE {skill.rmse:.3f} mm/h, "

@@ -121,7 +121,10 @@ class PrecipitationFlag(_PRENetCompositor):
 
 
 class PrecipitationQuality(_PRENetCompositor):
-    """Quality of the products: good, degraded at high viewing angle, invalid input, or space (no model run)."""
+    """Quality of the products: good, degraded at high viewing angle, invalid input, or space (no model run).
+
+    -1 (the fill value) appears only after resampling, where the target area lies outside the file.
+    """
 
     def _product(self, inputs, bundle):
         from satpy.modifiers.angles import get_satellite_zenith_angle
@@ -138,7 +141,8 @@ class PrecipitationQuality(_PRENetCompositor):
         attrs = super()._attributes(inputs, bundle)
         attrs.update({"flag_values": np.array(list(QUALITY_FLAGS.values()), dtype=np.int8),
                       "flag_meanings": " ".join(QUALITY_FLAGS), "units": "1",
-                      "max_good_zenith_deg": self.max_good_zenith})
+                      # Never on the native grid; resampling gives it to target pixels the file does not cover.
+                      "_FillValue": FLAG_FILL, "max_good_zenith_deg": self.max_good_zenith})
         return attrs
 
 

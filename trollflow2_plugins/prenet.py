@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""trollflow2 workers that prepare a PRE-Net job: the model on its device, and a check of the announced files.
+
+Both run before trollflow2's ``create_scene``; the model itself runs inside the satpy composites when
+``save_datasets`` computes them (set ``delay_composites: false`` so that happens once, on the native grid).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+import dask
+import satpy
+import torch
+from trollflow2.plugins import AbortProcessing
+
+from satpy_prenet.agri_files import AGRIFileError, inspect_agri_file
+from satpy_prenet.bundle import BundleError, load_model_once, read_header, resolve_bundle_path
+from satpy_prenet.channels import READERS
+from satpy_prenet.inference import select_device
+
+LOG = logging.getLogger(__name__)
+
+#: Where `load_prenet_model` leaves the loaded bundle in the job, for `check_agri_input`.
+JOB_BUNDLE_KEY = "prenet_bundle"
+
+
+def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, torch_threads=None, dask_workers=None):
+    """Choose the device, set the thread counts and load the weights bundle, once per process.
+
+    The bundle stays loaded for the life of the process: with the launcher in threaded mode (``-t``) the
+    model is loaded for the first message only. The device and bundle are handed to the composites through
+    satpy's config (``prenet_device``, ``prenet_weights``), so they use the very model loaded here.
+
+    A bundle that cannot be used (missing, truncated, tampered, wrong checksum) ends the job with an error
+    naming the file; the launcher goes on with the next message.
+
+    YAML::
+
+        - fun: !!python/name:trollflow2_plugins.prenet.load_prenet_model
+          device: auto          # auto (GPU if present, else CPU), cpu, cuda or cuda:N
+          weights: null         # bundle path; default SATPY_PRENET_WEIGHTS, then the embedded demo bundle
+          weights_sha256: null  # refuse any bundle whose tensors have another SHA-256
+          torch_threads: null   # CPU threads of the model; default: torch's (one per core)
+          dask_workers: null    # threads reading, resampling and writing; default: dask's (one per core)
+    """
+    try:
+        chosen = select_device(device)
+    except ValueError as error:
+        raise AbortProcessing(f"PRE-Net device setting: {error}") from error
+    if torch_threads:
+        torch.set_num_threads(int(torch_threads))
+    if dask_workers:
+        dask.config.set(num_workers=int(dask_workers))
+    try:
+        path = resolve_bundle_path(weights)
+        bundle = load_model_once(path, chosen, expected_sha256=weights_sha256)
+    except BundleError as error:
+        LOG.error("No PRE-Net model: %s", error)
+        raise AbortProcessing(f"No PRE-Net model: {error}") from error
+    satpy.config.set(prenet_device=str(chosen), prenet_weights=str(path))
+    LOG.info("PRE-Net on %s with %s bundle %s; torch threads %d", chosen, bundle.header.purpose, path,
+             torch.get_num_threads())
+    job[JOB_BUNDLE_KEY] = bundle
+
+
+def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minutes=None, observation_types=None):
+    """End the job before the scene is built when its input cannot give the products.
+
+    Checks the message (platform, sensor, age of the data) and each announced file (present, not empty,
+    readable HDF5, a 4 km AGRI L1 file of the announced satellite holding every channel the model needs).
+    A failed check ends the job with trollflow2's ``AbortProcessing`` and one log line naming the file and the
+    problem; nothing is written and the launcher goes on with the next message.
+
+    YAML::
+
+        - fun: !!python/name:trollflow2_plugins.prenet.check_agri_input
+          platforms: [FY-4A, FY-4B]   # platform_name values accepted
+          max_age_minutes: 180        # skip data older than this (null: no limit)
+          observation_types: [DISK]   # DISK, REGC, ... (null: any)
+    """
+    mda = job["input_mda"]
+    platform = mda.get("platform_name")
+    if platform not in platforms:
+        _abort(f"platform {platform!r} is not one of {', '.join(platforms)}")
+    sensors = mda.get("sensor")
+    if sensor not in (sensors if isinstance(sensors, (list, tuple, set)) else [sensors]):
+        _abort(f"sensor {sensors!r} is not {sensor!r}")
+    if max_age_minutes is not None:
+        _check_age(mda.get("start_time"), float(max_age_minutes))
+    bands = _required_bands(job)
+    for filename in job["input_filenames"]:
+        try:
+            agri = inspect_agri_file(filename, required_bands=bands)
+        except AGRIFileError as error:
+            _abort(str(error))
+        if agri.platform != platform:
+            _abort(f"{filename}: the message announces {platform} but the file comes from {agri.platform}")
+        if observation_types and agri.observation not in observation_types:
+            _abort(f"{filename}: {agri.observation} files are not processed here "
+                   f"(observation_types: {', '.join(observation_types)})")
+    LOG.info("Input checked: %s %s, %d file(s)", platform, sensor, len(job["input_filenames"]))
+
+
+def compute_products(job):
+    """Compute the scene's products on the native grid, together, and keep them in memory.
+
+    Written to several files and areas, the lazy products would be computed once per file: dask optimises each
+    file's graph on its own, so they no longer share the model's tasks. Computed here, reading the file and
+    running the model happen once per job, and the later steps (resampling, writing) start from memory.
+    Run it after ``load_composites``.
+
+    YAML::
+
+        - fun: !!python/name:trollflow2_plugins.prenet.compute_products
+    """
+    scene = job["scene"]
+    names = [data_id["name"] for data_id in scene.keys()]
+    started = time.perf_counter()
+    computed = dask.persist(*(scene[name] for name in names))
+    for name, array in zip(names, computed, strict=True):
+        scene[name] = array
+    LOG.info("Read the input and ran PRE-Net for %s in %.1f s", ", ".join(names), time.perf_counter() - started)
+
+
+def _required_bands(job):
+    """The bands of the bundle in use: the one `load_prenet_model` loaded, else the one configured."""
+    if JOB_BUNDLE_KEY in job:
+        return job[JOB_BUNDLE_KEY].header.bands
+    try:
+        return read_header(resolve_bundle_path()).bands
+    except BundleError as error:
+        _abort(f"No PRE-Net model: {error}")
+
+
+def _check_age(start_time, max_age_minutes):
+    if not isinstance(start_time, dt.datetime):
+        _abort(f"the message has no start_time (got {start_time!r}), so the age of the data is unknown")
+    if start_time.tzinfo is None:
+        start_time = start_time.replace(tzinfo=dt.timezone.utc)
+    age = (dt.datetime.now(dt.timezone.utc) - start_time).total_seconds() / 60
+    if age > max_age_minutes:
+        _abort(f"data of {start_time:%Y-%m-%d %H:%M} UTC are {age:.0f} minutes old; the limit is "
+               f"{max_age_minutes:g} minutes (max_age_minutes)")
+
+
+def _abort(reason):
+    LOG.error("PRE-Net job skipped: %s", reason)
+    raise AbortProcessing(f"PRE-Net job skipped: {reason}")
