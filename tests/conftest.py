@@ -46,3 +46,61 @@ def demo_bundle():
 def no_weights_env(monkeypatch):
     """Nothing configured: the embedded demo bundle is used."""
     monkeypatch.delenv("SATPY_PRENET_WEIGHTS", raising=False)
+
+
+#: Inside the PRE-Net region (0-65 N, 60-160 E), over southern China and the South China Sea, per platform.
+CHINA_REGIONS = {"FY-4A": (700, 956, 1300, 1556), "FY-4B": (700, 956, 900, 1156)}
+
+
+@pytest.fixture(scope="session")
+def recent_agri_files(world, tmp_path_factory):
+    """Regional AGRI L1 files of the three latest 15-minute slots (young enough for the chain's age limit).
+
+    Keys: ``(platform, slot)`` with slot 0 the current one, 1 and 2 the two before.
+    """
+    from satpy_prenet.demo import current_slot
+    from satpy_prenet.synthetic import write_agri_l1
+
+    out = tmp_path_factory.mktemp("recent-agri")
+    now = current_slot()
+    files = {}
+    for slot in range(3):
+        start = now - dt.timedelta(minutes=15 * slot)
+        files["FY-4A", slot] = write_agri_l1(world.scene(start, "FY-4A", CHINA_REGIONS["FY-4A"]), out)
+    files["FY-4B", 0] = write_agri_l1(world.scene(now, "FY-4B", CHINA_REGIONS["FY-4B"]), out)
+    return files
+
+
+@pytest.fixture(scope="session")
+def bad_agri_inputs(recent_agri_files, tmp_path_factory):
+    """Inputs a chain must refuse, as ``(kind, path, announced platform, expected words of the error)``."""
+    import shutil
+
+    import h5py
+    import numpy as np
+
+    good = recent_agri_files["FY-4A", 0]
+    out = tmp_path_factory.mktemp("bad-agri")
+
+    def place(kind):
+        (out / kind).mkdir()
+        return out / kind / good.name
+
+    corrupt = place("corrupt")
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    truncated = place("truncated")
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size * 2 // 5])
+    empty = place("empty")
+    empty.touch()
+    lacking = place("missing-channel")
+    shutil.copy(good, lacking)
+    with h5py.File(lacking, "r+") as h5:
+        del h5["NOMChannel12"]  # 10.8 um on FY-4A
+    return [
+        ("corrupt", corrupt, "FY-4A", "not a readable HDF5 file"),
+        ("truncated", truncated, "FY-4A", "truncated or corrupt"),
+        ("zero-byte", empty, "FY-4A", "empty (zero bytes)"),
+        ("wrong satellite", good, "FY-4B", "announces FY-4B but the file comes from FY-4A"),
+        ("missing channel", lacking, "FY-4A", "lacks channel(s) C12"),
+        ("unreadable path", out / "nowhere" / good.name, "FY-4A", "no such file"),
+    ]

@@ -1,6 +1,9 @@
-"""The demonstration end to end: a simulated full disc through satpy's reader and the embedded bundle."""
+"""``make demo`` end to end: a simulated full disc announced over posttroll, products from the trollflow2 chain."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,19 +14,37 @@ from satpy_prenet.cli import main
 
 
 @pytest.mark.slow
-def test_demo_makes_full_disc_products(demo_bundle, no_weights_env, tmp_path):
+def test_demo_runs_the_chain_on_a_full_disc(demo_bundle, no_weights_env, tmp_path):
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    products = sorted(tmp_path.glob("FY4A_AGRI_*"))
-    assert [path.suffix for path in products] == [".nc", ".png", ".png"]
-    with xr.open_dataset(products[0]) as written:
-        rate = written["precipitation_rate"]
-        quality = written["precipitation_quality"].values
-        assert rate.shape == (2748, 2748)
-        space = quality == 3
-        assert 0.2 < space.mean() < 0.3  # 76 % of the full-disc pixels see the Earth
-        assert np.isnan(rate.values[space]).all()
-        assert np.isfinite(rate.values[~space]).all()
-        assert (rate.values[~space] >= 0).all()
+    products = sorted((tmp_path / "products").glob("FY-4A_AGRI_*"))
+    assert len(products) == 12
+    assert sorted({path.suffix for path in products}) == [".nc", ".png", ".tif"]
+    for path in products:
+        assert str(path) in result.output
+    [native] = [path for path in products if path.name.endswith("_native_precipitation_rate.nc")]
+    [quality] = [path for path in products if path.name.endswith("_native_precipitation_quality.nc")]
+    with xr.open_dataset(native) as rate, xr.open_dataset(quality) as flags:
+        rate, quality = rate["precipitation_rate"].values, flags["precipitation_quality"].values
+    assert rate.shape == (2748, 2748)
+    space = quality == 3
+    assert 0.2 < space.mean() < 0.3  # 76 % of the full-disc pixels see the Earth
+    assert np.isnan(rate[space]).all()
+    assert (rate[~space] >= 0).all()
+    assert "message to products" in result.output
     assert "Skill against the simulated truth" in result.output
     assert "trained on simulated data only" in result.output
+    assert not list((tmp_path / "products" / ".staging").iterdir())
+    assert _processes_working_in(tmp_path) == [], "the launcher or one of its job processes is still running"
+
+
+def _processes_working_in(folder: Path) -> list[str]:
+    """Processes whose working directory is ``folder`` (the demo runs the launcher there)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.readlink(proc / "cwd") == str(folder):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone meanwhile, or not ours to inspect
+            continue
+    return found

@@ -70,8 +70,9 @@ def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minut
     """End the job before the scene is built when its input cannot give the products.
 
     Checks the message (platform, sensor, age of the data) and each announced file (present, not empty,
-    readable HDF5, a 4 km AGRI L1 file of the announced satellite holding every channel the model needs).
-    A failed check ends the job with trollflow2's ``AbortProcessing`` and one log line naming the file and the
+    readable HDF5, a 4 km AGRI L1 file of the announced satellite holding every channel the model needs), then
+    sets the product list's ``reader`` to the platform's satpy reader unless the product list names one, so that
+    one product list serves FY-4A and FY-4B. A failed check ends the job with trollflow2's ``AbortProcessing`` and one log line naming the file and the
     problem; nothing is written and the launcher goes on with the next message.
 
     YAML::
@@ -101,6 +102,8 @@ def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minut
         if observation_types and agri.observation not in observation_types:
             _abort(f"{filename}: {agri.observation} files are not processed here "
                    f"(observation_types: {', '.join(observation_types)})")
+    # One reader, the platform's: given both AGRI readers, satpy resolves wavelengths against the wrong one too.
+    job["product_list"]["product_list"].setdefault("reader", READERS[platform])
     LOG.info("Input checked: %s %s, %d file(s)", platform, sensor, len(job["input_filenames"]))
 
 

@@ -1,0 +1,227 @@
+"""The operational chain with real processes on loopback: posttroll messages -> trollflow2 launcher -> products.
+
+Every test starts the real ``satpy_launcher.py`` with the shipped product list (only its publishing address is
+changed, to a free port), announces files with a real posttroll publisher on 127.0.0.1, listens to the completion
+messages, and stops the launcher within bounded waits.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import xarray as xr
+from PIL import Image
+from posttroll.message import Message
+
+from satpy_prenet.chain import (Announcer, Launcher, ProductWatcher, config_dir, file_message, free_address,
+                                product_list_publisher)
+
+SHIPPED = config_dir() / "trollflow2" / "agri_precipitation.yaml"
+PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
+#: Files per input: four NetCDF products plus the rate as GeoTIFF and PNG, on the native grid and the region.
+FILES_PER_INPUT = 12
+JOB_TIMEOUT_S = 240
+
+
+class Chain:
+    """The shipped product list run by a launcher in ``workdir``, with an announcer and a product watcher."""
+
+    def __init__(self, workdir: Path, threaded: bool = False):
+        self.workdir = workdir
+        self.products = workdir / "products"
+        self.product_list = workdir / "agri_precipitation.yaml"
+        self.product_list.write_text(SHIPPED.read_text().replace(product_list_publisher(SHIPPED), free_address()))
+        self.listen = free_address()
+        self.threaded = threaded
+
+    def __enter__(self):
+        self.announcer = Announcer(self.listen)
+        self.watcher = ProductWatcher(product_list_publisher(self.product_list))
+        self.launcher = Launcher(self.product_list, self.listen, self.workdir / "launcher.log", threaded=self.threaded,
+                                 cwd=self.workdir)
+        self.launcher.start()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            assert self.launcher.stop() == 0, self.launcher.log()
+        finally:
+            self.watcher.stop()
+            self.announcer.stop()
+
+    def announce(self, path, **overrides):
+        self.announcer.send(file_message(path, **overrides))
+
+    def product_files(self):
+        return sorted(path for path in self.products.iterdir() if path.is_file())
+
+    def leftovers(self):
+        """Anything in the staging zone: partial files or job folders."""
+        staging = self.products / ".staging"
+        return list(staging.rglob("*")) if staging.exists() else []
+
+
+def test_message_to_products(recent_agri_files, no_weights_env, tmp_path):
+    good = recent_agri_files["FY-4A", 0]
+    with Chain(tmp_path) as chain:
+        chain.announce(good)
+        assert chain.launcher.wait_for_jobs(1, JOB_TIMEOUT_S) == [FILES_PER_INPUT], chain.launcher.log()
+        received = chain.watcher.wait(FILES_PER_INPUT, timeout=30)
+    files = chain.product_files()
+    assert len(files) == FILES_PER_INPUT
+    assert sorted(Path(item.message.data["uri"]) for item in received) == files
+    assert {item.message.subject for item in received} == {
+        f"/PRENET/precipitation/{area}/{product}" for area in ("native", "east_asia") for product in PRODUCTS}
+    assert chain.leftovers() == []
+    for area, shape in (("native", (256, 256)), ("east_asia", (1625, 2500))):
+        _check_netcdf(chain.products, area, shape)
+        for suffix in (".tif", ".png"):
+            [image] = [path for path in files if path.name.endswith(f"_{area}_precipitation_rate{suffix}")]
+            _check_image(image, shape)
+
+
+def _check_netcdf(folder, area, shape):
+    data = {}
+    for product in PRODUCTS:
+        [path] = folder.glob(f"FY-4A_AGRI_*_{area}_{product}.nc")
+        with xr.open_dataset(path, mask_and_scale=False) as written:  # the flags keep their fill value -1
+            variable = written[product]
+            assert variable.shape == shape
+            assert "grid_mapping" in variable.attrs or "crs" in written.coords or "crs" in written
+            assert variable.attrs["prenet_bundle_purpose"] == "demo-synthetic"
+            data[product] = (variable.values, dict(variable.attrs))
+    rate, rate_attrs = data["precipitation_rate"]
+    assert rate_attrs["units"] == "mm h-1"
+    assert rate_attrs["standard_name"] == "lwe_precipitation_rate"
+    covered = np.isfinite(rate)
+    assert covered.any()
+    assert 0 <= np.nanmin(rate) and np.nanmax(rate) < 200  # mm/h
+    probability = data["precipitation_probability"][0][covered]
+    assert ((probability >= 0) & (probability <= 1)).all()
+    flag, flag_attrs = data["precipitation_flag"]
+    assert set(np.unique(flag[covered])) <= {0, 1}
+    np.testing.assert_array_equal(flag[covered] == 1, rate[covered] > 0)
+    quality, quality_attrs = data["precipitation_quality"]
+    assert quality_attrs["flag_meanings"].split()[0] == "good"
+    assert set(np.unique(quality[covered])) <= {0, 1, 2}
+    if area == "native":
+        assert covered.all(), "a region over land and sea has a retrieval everywhere"
+    else:
+        assert 0 < covered.mean() < 0.1, "the regional file covers a small part of the PRE-Net region"
+        assert set(np.unique(quality[~covered])) == {-1}
+
+
+def _check_image(path, shape):
+    if path.suffix == ".tif":
+        with rasterio.open(path) as tif:
+            assert (tif.height, tif.width) == shape
+            assert tif.count == 4  # RGBA through the product's colormap
+            assert tif.crs is not None
+    else:
+        with Image.open(path) as png:
+            assert png.size == shape[::-1]
+            assert png.mode == "RGBA"
+
+
+def test_bad_files_are_skipped_and_the_next_good_one_still_processed(recent_agri_files, bad_agri_inputs,
+                                                                    no_weights_env, tmp_path):
+    with Chain(tmp_path) as chain:
+        for _, path, platform, _ in bad_agri_inputs:
+            chain.announce(path, platform_name=platform)
+        chain.announce(recent_agri_files["FY-4A", 0])
+        jobs = chain.launcher.wait_for_jobs(len(bad_agri_inputs) + 1, JOB_TIMEOUT_S * 2)
+        chain.watcher.wait(FILES_PER_INPUT, timeout=30)
+    log = chain.launcher.log()
+    assert jobs == [0] * len(bad_agri_inputs) + [FILES_PER_INPUT], log
+    for kind, path, _, expected in bad_agri_inputs:
+        assert any(expected in line and str(path) in line and "ERROR" in line for line in log.splitlines()), kind
+    assert "Traceback" not in log
+    assert len(chain.product_files()) == FILES_PER_INPUT
+    assert len(chain.watcher.received) == FILES_PER_INPUT
+    assert chain.leftovers() == []
+
+
+def test_the_same_message_twice_gives_one_set_of_products(recent_agri_files, no_weights_env, tmp_path):
+    good = recent_agri_files["FY-4A", 0]
+    with Chain(tmp_path, threaded=True) as chain:
+        chain.announce(good)
+        chain.launcher.wait_for_jobs(1, JOB_TIMEOUT_S)
+        first = {path.name: _values(path) for path in chain.product_files() if path.suffix == ".nc"}
+        chain.announce(good)
+        assert chain.launcher.wait_for_jobs(2, JOB_TIMEOUT_S) == [FILES_PER_INPUT] * 2, chain.launcher.log()
+    files = chain.product_files()
+    assert len(files) == FILES_PER_INPUT
+    assert chain.leftovers() == []
+    second = {path.name: _values(path) for path in files if path.suffix == ".nc"}
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+def _values(path):
+    with xr.open_dataset(path) as written:
+        [name] = [key for key in written.data_vars if key.startswith("precipitation")]
+        return written[name].values
+
+
+def test_a_burst_is_processed_completely_and_in_order(recent_agri_files, no_weights_env, tmp_path):
+    """Messages sent back to back, one process per message: none lost, handled in order, one model load each."""
+    inputs = [recent_agri_files["FY-4A", 2], recent_agri_files["FY-4B", 0], recent_agri_files["FY-4A", 1]]
+    with Chain(tmp_path) as chain:
+        for path in inputs:
+            chain.announce(path)
+        jobs = chain.launcher.wait_for_jobs(len(inputs), JOB_TIMEOUT_S * len(inputs))
+        received = chain.watcher.wait(FILES_PER_INPUT * len(inputs), timeout=30)
+    assert jobs == [FILES_PER_INPUT] * len(inputs), chain.launcher.log()
+    assert len(chain.product_files()) == FILES_PER_INPUT * len(inputs)
+    announced = [file_message(path).data for path in inputs]
+    order = []
+    for item in received:
+        key = (item.message.data["platform_name"], item.message.data["start_time"])
+        if not order or order[-1] != key:
+            order.append(key)
+    assert order == [(data["platform_name"], data["start_time"]) for data in announced]
+    assert chain.launcher.log().count("Loaded demo-synthetic PRE-Net bundle") == len(inputs)
+
+
+def test_threaded_launcher_keeps_the_model_loaded(recent_agri_files, no_weights_env, tmp_path):
+    inputs = [recent_agri_files["FY-4A", slot] for slot in (2, 1, 0)]
+    with Chain(tmp_path, threaded=True) as chain:
+        for path in inputs:
+            chain.announce(path)
+        jobs = chain.launcher.wait_for_jobs(len(inputs), JOB_TIMEOUT_S * len(inputs))
+    log = chain.launcher.log()
+    assert jobs == [FILES_PER_INPUT] * len(inputs), log
+    assert log.count("Loaded demo-synthetic PRE-Net bundle") == 1
+    assert log.count("Read the input and ran PRE-Net") == len(inputs)
+
+
+def test_launcher_processes_a_message_file(recent_agri_files, no_weights_env, tmp_path):
+    """``satpy_launcher.py -m FILE``, the operators' way to replay a message, with the shipped product list."""
+    message_file = tmp_path / "message.txt"
+    message_file.write_text(file_message(recent_agri_files["FY-4A", 0]).encode() + "\n")
+    chain = Chain(tmp_path)
+    command = [sys.executable, str(Path(sys.executable).with_name("satpy_launcher.py")), "-m", str(message_file),
+               "-c", str(config_dir() / "trollflow2" / "log_config.yaml"), str(chain.product_list)]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
+                          env={**os.environ, "SATPY_CONFIG_PATH": str(config_dir())})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"All {FILES_PER_INPUT} files produced nominally" in done.stdout + done.stderr
+    assert len(chain.product_files()) == FILES_PER_INPUT
+
+
+def test_shipped_sample_message_is_a_valid_agri_announcement():
+    raw = (config_dir() / "trollflow2" / "sample_message.txt").read_text().splitlines()[0]
+    message = Message(rawstr=raw)
+    assert message.type == "file"
+    assert message.subject.startswith("/AGRI/L1")
+    assert message.data["platform_name"] in ("FY-4A", "FY-4B")
+    assert message.data["sensor"] == "agri"
+    assert message.data["start_time"].tzinfo is not None
+    assert "resolution" not in message.data  # trollflow2 would silently skip every product
+    assert message.data == file_message(message.data["uri"]).data

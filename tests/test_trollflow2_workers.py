@@ -1,0 +1,164 @@
+"""The trollflow2 workers, called as trollflow2 calls them (``fun(job, **kwargs)``) on real files and scenes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from trollflow2.plugins import AbortProcessing, create_scene, load_composites, resample
+
+from satpy_prenet.bundle import clear_model_cache, embedded_bundle_path, load_model_once
+from satpy_prenet.chain import file_message
+from trollflow2_plugins.delivery import save_datasets_staged
+from trollflow2_plugins.prenet import JOB_BUNDLE_KEY, check_agri_input, compute_products, load_prenet_model
+
+PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
+
+
+def make_job(path, output_dir=None, **overrides):
+    """A trollflow2 job as the launcher builds it from a message announcing ``path``."""
+    mda = file_message(path).data
+    mda.update(overrides)
+    settings = {"delay_composites": False,
+                "fname_pattern": "{platform_name}_{start_time:%Y%m%d%H%M%S}_{areaname}_{productname}.{format}",
+                "areas": {"None": {"areaname": "native", "products": {
+                    name: {"productname": name, "formats": [{"format": "NETCDF4", "writer": "cf",
+                                                             "fname_pattern": "{productname}.nc"}]}
+                    for name in PRODUCTS}}}}
+    if output_dir is not None:
+        settings.update(output_dir=str(output_dir), staging_zone=str(output_dir / ".staging"))
+    return {"input_filenames": [str(path)], "input_mda": mda, "product_list": {"product_list": settings},
+            "produced_files": queue.Queue()}
+
+
+@pytest.mark.parametrize(("platform", "reader"), [("FY-4A", "agri_fy4a_l1"), ("FY-4B", "agri_fy4b_l1")])
+def test_check_accepts_a_good_file_and_picks_its_reader(recent_agri_files, no_weights_env, platform, reader):
+    job = make_job(recent_agri_files[platform, 0])
+    check_agri_input(job, max_age_minutes=180)
+    assert job["product_list"]["product_list"]["reader"] == reader
+
+
+def test_check_refuses_bad_inputs_naming_file_and_problem(bad_agri_inputs, no_weights_env, caplog):
+    for kind, path, platform, expected in bad_agri_inputs:
+        caplog.clear()
+        with caplog.at_level(logging.ERROR), pytest.raises(AbortProcessing) as raised:
+            check_agri_input(make_job(path, platform_name=platform))
+        assert expected in str(raised.value), kind
+        assert str(path) in str(raised.value), kind
+        assert any(expected in record.getMessage() for record in caplog.records), f"{kind}: no clear log line"
+
+
+@pytest.mark.parametrize(("overrides", "kwargs", "expected"), [
+    ({"platform_name": "Himawari-9"}, {}, "platform 'Himawari-9' is not one of FY-4A, FY-4B"),
+    ({"sensor": "ahi"}, {}, "sensor 'ahi' is not 'agri'"),
+    ({"start_time": dt.datetime(2026, 7, 15, 6, tzinfo=dt.timezone.utc)}, {"max_age_minutes": 180},
+     "minutes old; the limit is 180 minutes"),
+    ({}, {"observation_types": ["DISK"]}, "REGC files are not processed here"),
+])
+def test_check_refuses_by_message(recent_agri_files, no_weights_env, overrides, kwargs, expected):
+    with pytest.raises(AbortProcessing, match=expected):
+        check_agri_input(make_job(recent_agri_files["FY-4A", 0], **overrides), **kwargs)
+
+
+def test_check_uses_the_bands_of_the_loaded_bundle(recent_agri_files, bad_agri_inputs, no_weights_env):
+    """A model without the 10.8 um band accepts a file lacking that channel."""
+    lacking = next(path for kind, path, _, _ in bad_agri_inputs if kind == "missing channel")
+    job = make_job(lacking)
+    job[JOB_BUNDLE_KEY] = SimpleNamespace(header=SimpleNamespace(bands=("IR12.0", "IR13.5")))
+    check_agri_input(job)
+    job[JOB_BUNDLE_KEY] = load_model_once(embedded_bundle_path(), "cpu")
+    with pytest.raises(AbortProcessing, match="lacks channel"):
+        check_agri_input(job)
+
+
+def test_model_step_loads_once_and_hands_device_to_the_composites(recent_agri_files, no_weights_env, caplog):
+    import satpy
+
+    clear_model_cache()
+    first, second = make_job(recent_agri_files["FY-4A", 0]), make_job(recent_agri_files["FY-4A", 1])
+    with caplog.at_level(logging.INFO), satpy.config.set(prenet_device=None, prenet_weights=None):
+        load_prenet_model(first, device="cpu", torch_threads=1)
+        load_prenet_model(second, device="cpu", torch_threads=1)
+        assert satpy.config.get("prenet_device") == "cpu"
+        assert satpy.config.get("prenet_weights") == str(embedded_bundle_path())
+    assert first[JOB_BUNDLE_KEY] is second[JOB_BUNDLE_KEY]
+    assert sum("Loaded demo-synthetic PRE-Net bundle" in r.getMessage() for r in caplog.records) == 1
+    assert torch.get_num_threads() == 1
+
+
+def test_model_step_refuses_a_tampered_bundle(recent_agri_files, tmp_path, no_weights_env, caplog):
+    tampered = tmp_path / "tampered.safetensors"
+    data = bytearray(embedded_bundle_path().read_bytes())
+    data[-100] ^= 0xFF  # one byte of the last tensor
+    tampered.write_bytes(bytes(data))
+    with caplog.at_level(logging.ERROR), pytest.raises(AbortProcessing, match="No PRE-Net model") as raised:
+        load_prenet_model(make_job(recent_agri_files["FY-4A", 0]), device="cpu", weights=str(tampered))
+    assert str(tampered) in str(raised.value)
+    assert any(str(tampered) in record.getMessage() for record in caplog.records)
+
+
+def test_model_step_refuses_an_unknown_device(recent_agri_files, no_weights_env):
+    with pytest.raises(AbortProcessing, match="Unknown torch device 'tpu7'"):
+        load_prenet_model(make_job(recent_agri_files["FY-4A", 0]), device="tpu7")
+
+
+def test_products_computed_once_for_all_files_and_areas(recent_agri_files, no_weights_env):
+    """After compute_products, writing and resampling never run the model again."""
+    job = make_job(recent_agri_files["FY-4A", 0])
+    check_agri_input(job)
+    create_scene(job)
+    load_composites(job)
+    calls = []
+    bundle = load_model_once(embedded_bundle_path(), "cpu")
+    hook = bundle.model.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        compute_products(job)
+        after_compute = len(calls)
+        resample(job)
+        written = {name: job["resampled_scenes"]["None"][name].values for name in PRODUCTS}
+    finally:
+        hook.remove()
+    assert after_compute > 0
+    assert len(calls) == after_compute
+    assert np.isfinite(written["precipitation_rate"]).any()
+
+
+def test_staged_saving_writes_all_or_nothing(recent_agri_files, tmp_path, no_weights_env, caplog):
+    import dask.array as da
+
+    out = tmp_path / "products"
+    good = make_job(recent_agri_files["FY-4A", 0], out)
+    for step in (check_agri_input, create_scene, load_composites, compute_products, resample, save_datasets_staged):
+        step(good)
+    assert sorted(path.name for path in out.iterdir()) == [".staging", *sorted(f"{n}.nc" for n in PRODUCTS)]
+    assert list((out / ".staging").iterdir()) == []
+
+    failing_out = tmp_path / "failing"
+    failing = make_job(recent_agri_files["FY-4A", 1], failing_out)
+    for step in (check_agri_input, create_scene, load_composites, compute_products):
+        step(failing)
+    scene = failing["scene"]
+    broken = scene["precipitation_flag"].copy()
+    broken.data = da.map_blocks(_fail_on_compute, broken.data, dtype=broken.dtype)
+    scene["precipitation_flag"] = broken
+    resample(failing)
+    with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError, match="simulated write failure"):
+        save_datasets_staged(failing)
+    assert [path.name for path in failing_out.iterdir()] == [".staging"]
+    assert list((failing_out / ".staging").iterdir()) == []
+    assert any("partial files were removed" in r.getMessage() and str(recent_agri_files["FY-4A", 1]) in r.getMessage()
+               for r in caplog.records)
+
+
+def _fail_on_compute(block):
+    raise RuntimeError("simulated write failure")
+
+
+def test_staged_saving_needs_a_staging_zone(recent_agri_files, no_weights_env):
+    with pytest.raises(AbortProcessing, match="staging_zone"):
+        save_datasets_staged(make_job(recent_agri_files["FY-4A", 0]))
