@@ -19,8 +19,15 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from satpy_prenet.chain import (Announcer, Launcher, ProductWatcher, config_dir, file_message, free_address,
-                                product_list_publisher)
+from satpy_prenet.chain import (
+    Announcer,
+    Launcher,
+    ProductWatcher,
+    config_dir,
+    file_message,
+    free_address,
+    product_list_publisher,
+)
 from satpy_prenet.evaluation.metrics import Scores, scores
 from satpy_prenet.synthetic import World, write_agri_l1
 

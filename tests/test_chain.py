@@ -18,8 +18,15 @@ import xarray as xr
 from PIL import Image
 from posttroll.message import Message
 
-from satpy_prenet.chain import (Announcer, Launcher, ProductWatcher, config_dir, file_message, free_address,
-                                product_list_publisher)
+from satpy_prenet.chain import (
+    Announcer,
+    Launcher,
+    ProductWatcher,
+    config_dir,
+    file_message,
+    free_address,
+    product_list_publisher,
+)
 
 SHIPPED = config_dir() / "trollflow2" / "agri_precipitation.yaml"
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")

@@ -9,9 +9,8 @@ import tempfile
 from pathlib import Path
 
 from posttroll.publisher import create_publisher_from_dict_config
-from trollflow2.plugins import AbortProcessing
+from trollflow2.plugins import AbortProcessing, save_datasets
 from trollflow2.plugins import FilePublisher as _TrollflowFilePublisher
-from trollflow2.plugins import save_datasets
 
 LOG = logging.getLogger(__name__)
 

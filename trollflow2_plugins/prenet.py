@@ -72,8 +72,9 @@ def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minut
     Checks the message (platform, sensor, age of the data) and each announced file (present, not empty,
     readable HDF5, a 4 km AGRI L1 file of the announced satellite holding every channel the model needs), then
     sets the product list's ``reader`` to the platform's satpy reader unless the product list names one, so that
-    one product list serves FY-4A and FY-4B. A failed check ends the job with trollflow2's ``AbortProcessing`` and one log line naming the file and the
-    problem; nothing is written and the launcher goes on with the next message.
+    one product list serves FY-4A and FY-4B. A failed check ends the job with trollflow2's ``AbortProcessing``
+    and one log line naming the file and the problem; nothing is written and the launcher goes on with the next
+    message.
 
     YAML::
 
