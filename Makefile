@@ -32,6 +32,7 @@ bundle: install
 
 benchmark: install
 	$(BIN)/python benchmarks/full_disc_inference.py
+	$(BIN)/python benchmarks/chain_latency.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
