@@ -140,7 +140,6 @@ def run_case(bundle: str, mode: str, inputs: list[Path], workdir: Path) -> dict:
     product_list = case_product_list(case_dir)
     listen = free_address()
     log_file = case_dir / "launcher.log"
-    log_file.unlink(missing_ok=True)  # the launcher appends; the log must hold this run's jobs only
     launcher = Launcher(product_list, listen, log_file, threaded=mode == "threaded", cwd=case_dir,
                         env={ENV_VAR: str(bundle_path(bundle, workdir))})
     cpu_before, started = cpu_seconds(), time.monotonic()

@@ -187,7 +187,7 @@ class Launcher:
     Args:
         product_list: The trollflow2 product list.
         listen: Address of the publisher announcing the input files.
-        log_file: Where the launcher's output goes.
+        log_file: Where the launcher's output goes (replaced at each start).
         threaded: Run the jobs in threads of the launcher process (``-t``) instead of one process per message.
         log_config: Launcher log configuration (``-c``); default: the one in `config_dir`.
         cwd: Working directory (relative paths of the product list are relative to it).
@@ -213,11 +213,15 @@ class Launcher:
         command.append(str(self.product_list))
         env = {**os.environ, "SATPY_CONFIG_PATH": str(config_dir()), "PYTHONUNBUFFERED": "1", **self.env}
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
+        with open(self.log_file, "wb") as log:
             # A session of its own, so that stop() reaches the job processes and multiprocessing's manager too.
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd, env=env,
                                             start_new_session=True)
-        self._wait_for(lambda text: _SUBSCRIBED.search(text) is not None, timeout, "subscribe")
+        try:
+            self._wait_for(lambda text: _SUBSCRIBED.search(text) is not None, timeout, "subscribe")
+        except BaseException:
+            self.stop()
+            raise
         time.sleep(_SUBSCRIBE_GRACE_S)
         return self
 

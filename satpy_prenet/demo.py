@@ -79,7 +79,6 @@ def run_demo(out_dir: str | Path, *, platform: str = "FY-4A", seed: int = DEMO_S
 
     listen = free_address()
     log_file = out_dir / "launcher.log"
-    log_file.unlink(missing_ok=True)
     with Announcer(listen) as announcer, ProductWatcher(product_list_publisher(product_list)) as watcher:
         started = time.perf_counter()
         with Launcher(product_list, listen, log_file, threaded=threaded, cwd=out_dir) as launcher:

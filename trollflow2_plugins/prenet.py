@@ -49,7 +49,7 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
     try:
         chosen = select_device(device)
     except ValueError as error:
-        raise AbortProcessing(f"PRE-Net device setting: {error}") from error
+        _abort(f"PRE-Net device setting: {error}")
     if torch_threads:
         torch.set_num_threads(int(torch_threads))
     if dask_workers:
@@ -58,8 +58,7 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
         path = resolve_bundle_path(weights)
         bundle = load_model_once(path, chosen, expected_sha256=weights_sha256)
     except BundleError as error:
-        LOG.error("No PRE-Net model: %s", error)
-        raise AbortProcessing(f"No PRE-Net model: {error}") from error
+        _abort(f"No PRE-Net model: {error}")
     satpy.config.set(prenet_device=str(chosen), prenet_weights=str(path))
     LOG.info("PRE-Net on %s with %s bundle %s; torch threads %d", chosen, bundle.header.purpose, path,
              torch.get_num_threads())
