@@ -86,15 +86,15 @@ def file_message(path: str | Path, *, platform_name: str | None = None, start_ti
     """
     path = Path(path)
     name = parse_agri_name(path)
-    start = start_time or name.start_time
+    start = _utc(start_time or name.start_time)
     data = {
         "uri": str(path.absolute()),
         "uid": path.name,
         "platform_name": platform_name or name.platform,
         "sensor": "agri",
         "observation_type": name.observation,
-        "start_time": _utc(start),
-        "end_time": _utc(name.end_time + (start - name.start_time)),
+        "start_time": start,
+        "end_time": start + (name.end_time - name.start_time),
     }
     return Message(topic or ANNOUNCE_TOPIC.format(observation=name.observation), "file", data)
 

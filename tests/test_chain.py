@@ -7,6 +7,7 @@ messages, and stops the launcher within bounded waits.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -220,6 +221,19 @@ def test_launcher_processes_a_message_file(recent_agri_files, no_weights_env, tm
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"All {FILES_PER_INPUT} files produced nominally" in done.stdout + done.stderr
     assert len(chain.product_files()) == FILES_PER_INPUT
+
+
+def test_file_message_is_read_from_the_file_name(tmp_path):
+    name = "FY4B-_AGRI--_N_DISK_1330E_L1-_FDI-_MULT_NOM_20260801060000_20260801061459_4000M_V0001.HDF"
+    data = file_message(tmp_path / name).data  # the file itself is never opened
+    assert data["uri"] == str(tmp_path / name)
+    assert (data["platform_name"], data["sensor"], data["observation_type"]) == ("FY-4B", "agri", "DISK")
+    assert data["start_time"] == dt.datetime(2026, 8, 1, 6, tzinfo=dt.timezone.utc)
+    assert data["end_time"] - data["start_time"] == dt.timedelta(minutes=14, seconds=59)
+    later = dt.datetime(2026, 8, 1, 7, tzinfo=dt.timezone.utc)
+    moved = file_message(tmp_path / name, platform_name="FY-4A", start_time=later).data
+    assert (moved["platform_name"], moved["start_time"]) == ("FY-4A", later)
+    assert moved["end_time"] - moved["start_time"] == dt.timedelta(minutes=14, seconds=59)
 
 
 def test_shipped_sample_message_is_a_valid_agri_announcement():
