@@ -104,3 +104,22 @@ def bad_agri_inputs(recent_agri_files, tmp_path_factory):
         ("missing channel", lacking, "FY-4A", "lacks channel(s) C12"),
         ("unreadable path", out / "nowhere" / good.name, "FY-4A", "no such file"),
     ]
+
+
+@pytest.fixture(scope="session")
+def damaged_agri_file(recent_agri_files, tmp_path_factory):
+    """A file that passes every check before reading (name, HDF5 structure, channels) but whose 10.8 um data are
+    damaged: one compressed chunk overwritten, so reading it fails only when the products are computed."""
+    import shutil
+
+    import h5py
+
+    good = recent_agri_files["FY-4A", 0]
+    damaged = tmp_path_factory.mktemp("damaged-agri") / good.name
+    shutil.copy(good, damaged)
+    with h5py.File(damaged, "r") as h5:
+        chunk = h5["NOMChannel12"].id.get_chunk_info(0)
+    with open(damaged, "r+b") as stream:
+        stream.seek(chunk.byte_offset + 16)
+        stream.write(bytes(64))
+    return damaged

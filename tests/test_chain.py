@@ -137,16 +137,17 @@ def _check_image(path, shape):
 
 
 def test_bad_files_are_skipped_and_the_next_good_one_still_processed(recent_agri_files, bad_agri_inputs,
-                                                                    no_weights_env, tmp_path):
+                                                                    damaged_agri_file, no_weights_env, tmp_path):
+    bad = [*bad_agri_inputs, ("damaged data", damaged_agri_file, "FY-4A", "reading the data failed")]
     with Chain(tmp_path) as chain:
-        for _, path, platform, _ in bad_agri_inputs:
+        for _, path, platform, _ in bad:
             chain.announce(path, platform_name=platform)
         chain.announce(recent_agri_files["FY-4A", 0])
-        jobs = chain.launcher.wait_for_jobs(len(bad_agri_inputs) + 1, JOB_TIMEOUT_S * 2)
+        jobs = chain.launcher.wait_for_jobs(len(bad) + 1, JOB_TIMEOUT_S * 2)
         chain.watcher.wait(FILES_PER_INPUT, timeout=30)
     log = chain.launcher.log()
-    assert jobs == [0] * len(bad_agri_inputs) + [FILES_PER_INPUT], log
-    for kind, path, _, expected in bad_agri_inputs:
+    assert jobs == [0] * len(bad) + [FILES_PER_INPUT], log
+    for kind, path, _, expected in bad:
         assert any(expected in line and str(path) in line and "ERROR" in line for line in log.splitlines()), kind
     assert "Traceback" not in log
     assert len(chain.product_files()) == FILES_PER_INPUT

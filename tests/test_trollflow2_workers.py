@@ -128,6 +128,15 @@ def test_products_computed_once_for_all_files_and_areas(recent_agri_files, no_we
     assert np.isfinite(written["precipitation_rate"]).any()
 
 
+def test_damaged_data_end_the_job_naming_the_file(damaged_agri_file, no_weights_env, caplog):
+    job = make_job(damaged_agri_file)
+    for step in (check_agri_input, create_scene, load_composites):
+        step(job)  # the damage is invisible until the data are read
+    with caplog.at_level(logging.ERROR), pytest.raises(AbortProcessing, match="reading the data failed"):
+        compute_products(job)
+    assert any(str(damaged_agri_file) in record.getMessage() for record in caplog.records)
+
+
 def test_staged_saving_writes_all_or_nothing(recent_agri_files, tmp_path, no_weights_env, caplog):
     import dask.array as da
 

@@ -113,7 +113,8 @@ def compute_products(job):
     Written to several files and areas, the lazy products would be computed once per file: dask optimises each
     file's graph on its own, so they no longer share the model's tasks. Computed here, reading the file and
     running the model happen once per job, and the later steps (resampling, writing) start from memory.
-    Run it after ``load_composites``.
+    Run it after ``load_composites``. A file whose data cannot be read (e.g. a damaged compressed chunk, which
+    the input check cannot see) ends the job with a log line naming the file.
 
     YAML::
 
@@ -122,7 +123,10 @@ def compute_products(job):
     scene = job["scene"]
     names = [data_id["name"] for data_id in scene.keys()]
     started = time.perf_counter()
-    computed = dask.persist(*(scene[name] for name in names))
+    try:
+        computed = dask.persist(*(scene[name] for name in names))
+    except OSError as error:  # the file's data are read here: damaged compressed chunks fail only now
+        _abort(f"{', '.join(map(str, job['input_filenames']))}: reading the data failed ({error})")
     for name, array in zip(names, computed, strict=True):
         scene[name] = array
     LOG.info("Read the input and ran PRE-Net for %s in %.1f s", ", ".join(names), time.perf_counter() - started)
