@@ -48,6 +48,7 @@ from satpy_prenet.chain import (
     file_message,
     free_address,
     product_list_publisher,
+    read_product_list,
 )
 from satpy_prenet.demo import current_slot
 
@@ -247,6 +248,7 @@ def time_resample(path: Path, cache_dir: Path) -> dict[str, float]:
     import satpy
     from satpy import Scene
 
+    settings = read_product_list(config_dir() / "trollflow2" / "agri_precipitation.yaml")["product_list"]
     with satpy.config.set(config_path=[str(config_dir())], prenet_weights=str(embedded_bundle_path())):
         scene = Scene(filenames=[str(path)], reader="agri_fy4a_l1")
         scene.load(list(PRODUCTS))
@@ -255,7 +257,8 @@ def time_resample(path: Path, cache_dir: Path) -> dict[str, float]:
         seconds = {}
         for cache in ("no cache", "cache on disk"):
             started = time.perf_counter()
-            local = scene.resample(AREA, resampler="nearest", radius_of_influence=20000, cache_dir=str(cache_dir))
+            local = scene.resample(AREA, resampler=settings["resampler"],
+                                   radius_of_influence=settings["radius_of_influence"], cache_dir=str(cache_dir))
             dask.compute(*(local[name] for name in PRODUCTS))
             seconds[cache] = round(time.perf_counter() - started, 3)
             del local
@@ -334,10 +337,10 @@ def write_report(report: dict, out: Path) -> None:
         "so a part can read -0.00.", "",
         "## Read and model, resample and write (in-process measurement)", "",
         "Read: satpy `Scene` of the file, loading and computing the bundle's channels (median over the input files); "
-        "resample: the products, made and kept in memory, resampled to `prenet_east_asia_0p04` (nearest, 20 km) and "
-        "computed, with no neighbour cache (a case's first message) or with the one on disk (later messages); both "
-        "timed in the benchmark process. Model = chain read + model - read; write = chain resample + write - "
-        "resample.", "",
+        "resample: the products, made and kept in memory, resampled to `prenet_east_asia_0p04` as the product list "
+        "says and computed, with no neighbour cache (a case's first message) or with the one on disk (later "
+        "messages); both timed in the benchmark process. Model = chain read + model - read; write = chain resample "
+        "+ write - resample.", "",
         *table(report["cases"], DERIVED, lambda case, message: [message["derived_s"][part] for part in DERIVED]),
     ]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

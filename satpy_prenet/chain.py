@@ -57,18 +57,22 @@ def free_address() -> str:
         return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
+def read_product_list(path: str | Path) -> dict:
+    """A trollflow2 product list as plain data, importing and running nothing (python tags become plain values)."""
+    with open(path) as stream:
+        return yaml.load(stream, Loader=_PlainLoader)
+
+
 def product_list_publisher(path: str | Path) -> str:
     """The address on which the product list's ``FilePublisher`` announces the products."""
-    with open(path) as stream:
-        config = yaml.load(stream, Loader=_PlainLoader)
-    for worker in config.get("workers", []):
+    for worker in read_product_list(path).get("workers", []):
         if isinstance(worker.get("fun"), dict) and "address" in worker["fun"]:
             return worker["fun"]["address"]
     raise ValueError(f"{path}: no worker with a publishing 'address' (trollflow2_plugins.delivery.FilePublisher)")
 
 
 class _PlainLoader(yaml.SafeLoader):
-    """Reads a product list without importing or running anything: python tags become plain values."""
+    """A YAML loader that turns python tags into plain values."""
 
 
 _PlainLoader.add_multi_constructor(
