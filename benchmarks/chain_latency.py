@@ -45,6 +45,7 @@ from satpy_prenet.chain import (
     Launcher,
     ProductWatcher,
     config_dir,
+    copy_product_list,
     file_message,
     free_address,
     product_list_publisher,
@@ -55,8 +56,6 @@ from satpy_prenet.demo import current_slot
 LOG = logging.getLogger("chain_latency")
 
 RESULTS = Path(__file__).parent / "results"
-#: The publishing address of the shipped product list, replaced by a free one in each case's copy.
-SHIPPED_PUBLISHER = "tcp://127.0.0.1:40002"
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
 AREA = "prenet_east_asia_0p04"
 #: Longest wait for one job (a paper-size full disc takes about 10 minutes on a 2-core CPU).
@@ -124,21 +123,12 @@ def build_paper_bundle(path: Path, seed: int) -> Path:
     return save_bundle(path, retriever, purpose="research", provenance=provenance, half_precision=True)
 
 
-def case_product_list(case_dir: Path) -> Path:
-    """A copy of the shipped product list in ``case_dir`` that publishes on a free loopback address."""
-    text = (config_dir() / "trollflow2" / "agri_precipitation.yaml").read_text()
-    if SHIPPED_PUBLISHER not in text:
-        raise ValueError(f"the shipped product list no longer publishes on {SHIPPED_PUBLISHER}")
-    path = case_dir / "agri_precipitation.yaml"
-    path.write_text(text.replace(SHIPPED_PUBLISHER, free_address()))
-    return path
-
-
 def run_case(bundle: str, mode: str, inputs: list[Path], workdir: Path) -> dict:
     """Announce ``inputs`` one by one to a launcher of this case; latency and its split per message."""
     case_dir = workdir / f"{bundle}-{mode}"
     case_dir.mkdir(parents=True, exist_ok=True)
-    product_list = case_product_list(case_dir)
+    product_list = copy_product_list(config_dir() / "trollflow2" / "agri_precipitation.yaml", case_dir,
+                                     free_address())
     listen = free_address()
     log_file = case_dir / "launcher.log"
     launcher = Launcher(product_list, listen, log_file, threaded=mode == "threaded", cwd=case_dir,

@@ -35,8 +35,12 @@ from satpy_prenet.agri_files import parse_agri_name
 ANNOUNCE_TOPIC = "/AGRI/L1/{observation}"
 #: The launcher's log line once it has subscribed (posttroll's subscriber says so).
 _SUBSCRIBED = re.compile(r"Subscriber adding address")
-#: The launcher's log line ending each job: trollflow2's result check, or a crashed job process.
-_JOB_END = re.compile(r"All (\d+) files produced nominally|Process crashed with exit code|Process killed with signal")
+#: The launcher's log line starting each job.
+_JOB_START = "New message received."
+#: The first of the launcher's log lines ending a job: trollflow2's result check (a failed job in threaded mode
+#: ends with a missing or empty file, in fresh-process mode also with a crashed process).
+_JOB_END = re.compile(r"All (\d+) files produced nominally|Process crashed with exit code|Process killed with signal"
+                      r"|Missing file: |Empty file detected: ")
 #: A message sent within moments of a subscriber connecting can be dropped (zmq's slow joiner): wait this long.
 _SUBSCRIBE_GRACE_S = 1.0
 
@@ -69,6 +73,20 @@ def product_list_publisher(path: str | Path) -> str:
         if isinstance(worker.get("fun"), dict) and "address" in worker["fun"]:
             return worker["fun"]["address"]
     raise ValueError(f"{path}: no worker with a publishing 'address' (trollflow2_plugins.delivery.FilePublisher)")
+
+
+def copy_product_list(path: str | Path, out_dir: str | Path, publisher: str) -> Path:
+    """A copy of product list ``path`` in ``out_dir`` whose ``FilePublisher`` publishes on ``publisher`` instead.
+
+    Used to run the shipped product list beside another chain (a site's launcher, another test) on one host.
+    """
+    text = Path(path).read_text()
+    current = product_list_publisher(path)
+    copy = Path(out_dir) / Path(path).name
+    copy.write_text(text.replace(f"address: {current}", f"address: {publisher}"))
+    if product_list_publisher(copy) != publisher:
+        raise ValueError(f"{path}: could not move the publishing address {current} to {publisher}")
+    return copy
 
 
 class _PlainLoader(yaml.SafeLoader):
@@ -234,12 +252,12 @@ class Launcher:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
     def finished_jobs(self) -> list[int | None]:
-        """One entry per finished job: the number of files it produced, None for a crashed job process."""
-        return [int(match[1]) if match[1] else None for match in _JOB_END.finditer(self.log())]
+        """One entry per finished job: the number of files it produced, None for a failed one."""
+        return _finished_jobs(self.log())
 
     def wait_for_jobs(self, count: int, timeout: float) -> list[int | None]:
         """Wait until ``count`` jobs have finished; return `finished_jobs` (or raise `TimeoutError`)."""
-        self._wait_for(lambda text: len(_JOB_END.findall(text)) >= count, timeout, f"finish {count} job(s)")
+        self._wait_for(lambda text: len(_finished_jobs(text)) >= count, timeout, f"finish {count} job(s)")
         return self.finished_jobs()
 
     def _wait_for(self, condition, timeout: float, what: str) -> None:
@@ -273,6 +291,17 @@ class Launcher:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _finished_jobs(log: str) -> list[int | None]:
+    """Files produced by each finished job of a launcher log, None for a failed job."""
+    finished = []
+    for job in log.split(_JOB_START)[1:]:
+        end = _JOB_END.search(job)
+        if end is None:  # still running
+            break
+        finished.append(int(end[1]) if end[1] else None)
+    return finished
 
 
 def _tail(text: str, lines: int = 30) -> str:

@@ -24,6 +24,7 @@ from satpy_prenet.chain import (
     Launcher,
     ProductWatcher,
     config_dir,
+    copy_product_list,
     file_message,
     free_address,
     product_list_publisher,
@@ -61,8 +62,9 @@ def run_demo(out_dir: str | Path, *, platform: str = "FY-4A", seed: int = DEMO_S
              threaded: bool = False) -> DemoResult:
     """Simulate a full disc into ``out_dir/input`` and run the trollflow2 chain on it in ``out_dir``.
 
-    The products land where the product list says (``products/`` under ``out_dir`` for the shipped one), the
-    launcher's log in ``out_dir/launcher.log``.
+    The launcher runs a copy of the product list in ``out_dir`` that publishes its completion messages on a free
+    loopback port. The products land where the product list says (``products/`` under ``out_dir`` for the shipped
+    one), the launcher's log in ``out_dir/launcher.log``.
 
     Raises:
         RuntimeError: The chain made no products (the message names the log and quotes its end).
@@ -79,6 +81,8 @@ def run_demo(out_dir: str | Path, *, platform: str = "FY-4A", seed: int = DEMO_S
 
     listen = free_address()
     log_file = out_dir / "launcher.log"
+    # The shipped list, publishing on a free port: a site's launcher on this host may use the shipped one.
+    product_list = copy_product_list(product_list, out_dir, free_address())
     with Announcer(listen) as announcer, ProductWatcher(product_list_publisher(product_list)) as watcher:
         started = time.perf_counter()
         with Launcher(product_list, listen, log_file, threaded=threaded, cwd=out_dir) as launcher:

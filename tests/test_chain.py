@@ -24,6 +24,7 @@ from satpy_prenet.chain import (
     Launcher,
     ProductWatcher,
     config_dir,
+    copy_product_list,
     file_message,
     free_address,
     product_list_publisher,
@@ -42,8 +43,7 @@ class Chain:
     def __init__(self, workdir: Path, threaded: bool = False):
         self.workdir = workdir
         self.products = workdir / "products"
-        self.product_list = workdir / "agri_precipitation.yaml"
-        self.product_list.write_text(SHIPPED.read_text().replace(product_list_publisher(SHIPPED), free_address()))
+        self.product_list = copy_product_list(SHIPPED, workdir, free_address())
         self.listen = free_address()
         self.threaded = threaded
 
@@ -52,7 +52,12 @@ class Chain:
         self.watcher = ProductWatcher(product_list_publisher(self.product_list))
         self.launcher = Launcher(self.product_list, self.listen, self.workdir / "launcher.log", threaded=self.threaded,
                                  cwd=self.workdir)
-        self.launcher.start()
+        try:
+            self.launcher.start()
+        except BaseException:
+            self.watcher.stop()
+            self.announcer.stop()
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -222,6 +227,22 @@ def test_launcher_processes_a_message_file(recent_agri_files, no_weights_env, tm
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"All {FILES_PER_INPUT} files produced nominally" in done.stdout + done.stderr
     assert len(chain.product_files()) == FILES_PER_INPUT
+
+
+def test_job_ends_are_read_from_the_launcher_log(tmp_path):
+    """Each job starts with "New message received." and ends with trollflow2's first result line."""
+    log = tmp_path / "launcher.log"
+    log.write_text("\n".join([
+        "[t INFO trollflow2.launcher] New message received.", "[t INFO trollflow2.launcher] All 12 files produced "
+        "nominally in 0:00:05", "[t INFO trollflow2.launcher] New message received.",
+        "[t WARNING trollflow2.launcher] PRE-Net job skipped: x", "[t INFO trollflow2.launcher] All 0 files produced "
+        "nominally in 0:00:01", "[t INFO trollflow2.launcher] New message received.",  # a failed write, threaded
+        "[t ERROR trollflow2.launcher] Missing file: products/a.nc", "[t INFO trollflow2.launcher] New message "
+        "received.", "[t ERROR trollflow2.launcher] Missing file: products/b.nc",  # the same, one process per job
+        "[t CRITICAL trollflow2.launcher] Process crashed with exit code 1",
+        "[t INFO trollflow2.launcher] New message received.", "[t INFO trollflow2.plugins] Creating scene"]))
+    launcher = Launcher(SHIPPED, free_address(), log)
+    assert launcher.finished_jobs() == [12, 0, None, None]  # the fifth job is still running
 
 
 def test_file_message_is_read_from_the_file_name(tmp_path):

@@ -4,32 +4,36 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import queue
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
+import satpy
 import torch
 from trollflow2.plugins import AbortProcessing, create_scene, load_composites, resample
 
 from satpy_prenet.bundle import clear_model_cache, embedded_bundle_path, load_model_once
-from satpy_prenet.chain import file_message
+from satpy_prenet.chain import config_dir, file_message
 from trollflow2_plugins.delivery import save_datasets_staged
 from trollflow2_plugins.prenet import JOB_BUNDLE_KEY, check_agri_input, compute_products, load_prenet_model
 
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
 
 
-def make_job(path, output_dir=None, **overrides):
-    """A trollflow2 job as the launcher builds it from a message announcing ``path``."""
+def make_job(path, output_dir=None, areas=("None",), **overrides):
+    """A trollflow2 job as the launcher builds it from a message announcing ``path``: NetCDF files per area."""
     mda = file_message(path).data
     mda.update(overrides)
-    settings = {"delay_composites": False,
-                "fname_pattern": "{platform_name}_{start_time:%Y%m%d%H%M%S}_{areaname}_{productname}.{format}",
-                "areas": {"None": {"areaname": "native", "products": {
-                    name: {"productname": name, "formats": [{"format": "NETCDF4", "writer": "cf",
-                                                             "fname_pattern": "{productname}.nc"}]}
-                    for name in PRODUCTS}}}}
+    def products():  # trollflow2 writes each file's name into its format entry: one set per area
+        return {name: {"productname": name, "formats": [{"format": "NETCDF4", "writer": "cf",
+                                                         "fname_pattern": "{areaname}_{productname}.nc"}]}
+                for name in PRODUCTS}
+
+    settings = {"delay_composites": False, "resampler": "nearest", "radius_of_influence": 30000,
+                "areas": {area: {"areaname": area, "products": products()} for area in areas}}
     if output_dir is not None:
         settings.update(output_dir=str(output_dir), staging_zone=str(output_dir / ".staging"))
     return {"input_filenames": [str(path)], "input_mda": mda, "product_list": {"product_list": settings},
@@ -56,8 +60,8 @@ def test_check_refuses_bad_inputs_naming_file_and_problem(bad_agri_inputs, no_we
 @pytest.mark.parametrize(("overrides", "kwargs", "expected"), [
     ({"platform_name": "Himawari-9"}, {}, "platform 'Himawari-9' is not one of FY-4A, FY-4B"),
     ({"sensor": "ahi"}, {}, "sensor 'ahi' is not 'agri'"),
-    ({"start_time": dt.datetime(2026, 7, 15, 6, tzinfo=dt.timezone.utc)}, {"max_age_minutes": 180},
-     "minutes old; the limit is 180 minutes"),
+    ({"start_time": dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)}, {"max_age_minutes": 180},
+     "1440 minutes old; the limit is 180 minutes"),
     ({}, {"observation_types": ["DISK"]}, "REGC files are not processed here"),
 ])
 def test_check_refuses_by_message(recent_agri_files, no_weights_env, overrides, kwargs, expected):
@@ -77,8 +81,6 @@ def test_check_uses_the_bands_of_the_loaded_bundle(recent_agri_files, bad_agri_i
 
 
 def test_model_step_loads_once_and_hands_device_to_the_composites(recent_agri_files, no_weights_env, caplog):
-    import satpy
-
     clear_model_cache()
     first, second = make_job(recent_agri_files["FY-4A", 0]), make_job(recent_agri_files["FY-4A", 1])
     with caplog.at_level(logging.INFO), satpy.config.set(prenet_device=None, prenet_weights=None):
@@ -107,25 +109,25 @@ def test_model_step_refuses_an_unknown_device(recent_agri_files, no_weights_env)
         load_prenet_model(make_job(recent_agri_files["FY-4A", 0]), device="tpu7")
 
 
-def test_products_computed_once_for_all_files_and_areas(recent_agri_files, no_weights_env):
-    """After compute_products, writing and resampling never run the model again."""
-    job = make_job(recent_agri_files["FY-4A", 0])
-    check_agri_input(job)
-    create_scene(job)
-    load_composites(job)
+def test_model_runs_once_per_job_whatever_the_files_and_areas(recent_agri_files, tmp_path, no_weights_env):
+    """After compute_products, resampling to two areas and writing eight files never run the model again."""
+    job = make_job(recent_agri_files["FY-4A", 0], tmp_path / "products", areas=("None", "prenet_east_asia_0p04"))
     calls = []
     bundle = load_model_once(embedded_bundle_path(), "cpu")
     hook = bundle.model.register_forward_hook(lambda *args: calls.append(1))
     try:
-        compute_products(job)
-        after_compute = len(calls)
-        resample(job)
-        written = {name: job["resampled_scenes"]["None"][name].values for name in PRODUCTS}
+        with satpy.config.set(config_path=[str(config_dir())]):  # the area of etc/areas.yaml
+            for step in (check_agri_input, create_scene, load_composites, compute_products):
+                step(job)
+            after_compute = len(calls)
+            resample(job)
+            save_datasets_staged(job)
     finally:
         hook.remove()
     assert after_compute > 0
     assert len(calls) == after_compute
-    assert np.isfinite(written["precipitation_rate"]).any()
+    written = sorted(path.name for path in (tmp_path / "products").glob("*.nc"))
+    assert written == sorted(f"{area}_{name}.nc" for area in ("None", "prenet_east_asia_0p04") for name in PRODUCTS)
 
 
 def test_damaged_data_end_the_job_naming_the_file(damaged_agri_file, no_weights_env, caplog):
@@ -144,7 +146,7 @@ def test_staged_saving_writes_all_or_nothing(recent_agri_files, tmp_path, no_wei
     good = make_job(recent_agri_files["FY-4A", 0], out)
     for step in (check_agri_input, create_scene, load_composites, compute_products, resample, save_datasets_staged):
         step(good)
-    assert sorted(path.name for path in out.iterdir()) == [".staging", *sorted(f"{n}.nc" for n in PRODUCTS)]
+    assert sorted(path.name for path in out.iterdir()) == [".staging", *sorted(f"None_{n}.nc" for n in PRODUCTS)]
     assert list((out / ".staging").iterdir()) == []
 
     failing_out = tmp_path / "failing"
@@ -166,6 +168,17 @@ def test_staged_saving_writes_all_or_nothing(recent_agri_files, tmp_path, no_wei
 
 def _fail_on_compute(block):
     raise RuntimeError("simulated write failure")
+
+
+def test_staged_saving_refuses_a_staging_zone_on_another_file_system(recent_agri_files, tmp_path, no_weights_env):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.fail("this test needs /dev/shm on a file system of its own (tmpfs), as on every Linux machine")
+    job = make_job(recent_agri_files["FY-4A", 0], tmp_path / "products")
+    with tempfile.TemporaryDirectory(dir=shm) as elsewhere:
+        job["product_list"]["product_list"]["staging_zone"] = elsewhere
+        with pytest.raises(AbortProcessing, match="different file systems"):
+            save_datasets_staged(job)
 
 
 def test_staged_saving_needs_a_staging_zone(recent_agri_files, no_weights_env):

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from posttroll.publisher import create_publisher_from_dict_config
@@ -13,6 +15,9 @@ from trollflow2.plugins import AbortProcessing, save_datasets
 from trollflow2.plugins import FilePublisher as _TrollflowFilePublisher
 
 LOG = logging.getLogger(__name__)
+
+#: Seconds the publisher waits before closing, so that a job process ending at once does not drop the last messages.
+_FLUSH_S = 0.5
 
 
 def save_datasets_staged(job):
@@ -37,6 +42,7 @@ def save_datasets_staged(job):
         raise AbortProcessing("save_datasets_staged needs 'staging_zone' in the product list "
                               "(a folder on the same file system as output_dir)")
     Path(root).mkdir(parents=True, exist_ok=True)
+    _check_same_file_system(root, settings.get("output_dir", ""))
     staging = tempfile.mkdtemp(prefix="job-", dir=root)
     settings["staging_zone"] = staging
     try:
@@ -50,6 +56,16 @@ def save_datasets_staged(job):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _check_same_file_system(staging_zone, output_dir):
+    """Refuse a staging zone the products could not be renamed from, before anything is computed."""
+    target = Path(output_dir.split("{")[0] or ".").absolute()  # the fixed part of a trollsift pattern
+    while not target.exists():
+        target = target.parent
+    if os.stat(staging_zone).st_dev != os.stat(target).st_dev:
+        raise AbortProcessing(f"staging_zone {staging_zone} and output_dir {output_dir} are on different file "
+                              "systems: the products could not be renamed into place")
+
+
 class FilePublisher(_TrollflowFilePublisher):
     """trollflow2's file publisher (one posttroll ``file`` message per product file) bound to one address.
 
@@ -59,7 +75,7 @@ class FilePublisher(_TrollflowFilePublisher):
     YAML::
 
         - fun: !!python/object:trollflow2_plugins.delivery.FilePublisher
-            address: tcp://127.0.0.1:40002
+            address: tcp://127.0.0.1:30002
     """
 
     def __init__(self, address):
@@ -74,3 +90,9 @@ class FilePublisher(_TrollflowFilePublisher):
                                                       "name": "satpy-prenet"})
         self.pub.start()
         LOG.debug("Publishing product messages on %s", self.address)
+
+    def stop(self):
+        """Give the last messages time to leave (posttroll closes with a 1 ms linger), then unbind."""
+        if self.pub is not None:
+            time.sleep(_FLUSH_S)
+        super().stop()
