@@ -304,3 +304,18 @@ def test_full_disc_file_reads_back(world, tmp_path, platform):
     assert data.attrs["area"] == disc_area(platform)
     assert data.attrs["area"].area_id == "DISK_4000m"
     np.testing.assert_array_equal(data.values, quantise_bt(scene.bt["IR10.8"], "IR10.8", platform))
+
+
+def test_atomic_path_leaves_the_final_file_or_nothing(tmp_path):
+    from satpy_prenet.synthetic.atomic import atomic_path
+
+    final = tmp_path / "out" / "file.bin"
+    with pytest.raises(RuntimeError), atomic_path(final) as partial:
+        partial.write_bytes(b"half")
+        raise RuntimeError("writer failed")
+    assert list((tmp_path / "out").iterdir()) == []
+    with atomic_path(final) as partial:
+        partial.write_bytes(b"whole")
+        assert not final.exists()
+    assert final.read_bytes() == b"whole"
+    assert list((tmp_path / "out").iterdir()) == [final]

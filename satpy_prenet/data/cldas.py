@@ -39,6 +39,8 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
+from satpy_prenet.data.errors import SourceFileError
+
 LOG = logging.getLogger(__name__)
 
 #: Grid spacing of the 0.0625-degree CLDAS products (degrees).
@@ -59,18 +61,8 @@ _NAME_RE = re.compile(
 _NETCDF_SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
 
 
-class CLDASFileError(ValueError):
-    """A CLDAS file that cannot be read as hourly precipitation; the message names the file and the problem.
-
-    Attributes:
-        path: The file.
-        problem: What is wrong with it.
-    """
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
+class CLDASFileError(SourceFileError):
+    """A CLDAS file that cannot be read as hourly precipitation; the message names the file and the problem."""
 
 
 class CLDASName(NamedTuple):

@@ -47,6 +47,8 @@ import h5py
 import numpy as np
 import xarray as xr
 
+from satpy_prenet.data.errors import SourceFileError
+
 LOG = logging.getLogger(__name__)
 
 #: GMI channels per swath as (centre frequency GHz, sideband offset GHz or "", polarisation), in file order.
@@ -73,18 +75,8 @@ _FILENAME_RE = re.compile(
     r"(?P<extension>HDF5|RT-H5)$")
 
 
-class GPMFileError(ValueError):
-    """A GPM file that cannot be read as the expected product; the message names the file and the problem.
-
-    Attributes:
-        path: The file.
-        problem: What is wrong with it.
-    """
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
+class GPMFileError(SourceFileError):
+    """A GPM file that cannot be read as the expected product; the message names the file and the problem."""
 
 
 class GPMFileName(NamedTuple):

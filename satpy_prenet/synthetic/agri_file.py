@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import uuid
 from pathlib import Path
 
 import h5py
@@ -25,6 +24,7 @@ import numpy as np
 
 from satpy_prenet.synthetic import calibration, geometry
 from satpy_prenet.synthetic.agri import PLATFORM_CHANNELS, FileChannel
+from satpy_prenet.synthetic.atomic import atomic_path
 from satpy_prenet.synthetic.geometry import Window
 from satpy_prenet.synthetic.world import SimulatedScene
 
@@ -178,18 +178,10 @@ def write_agri_l1(scene: SimulatedScene, out_dir: str | os.PathLike, *, platform
     observation = observation_type(window)
     end = start + SCAN_DURATION[observation]
     name = agri_filename(platform, start, observation=observation, end_time=end, version=version)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / name
-    partial = out_dir / f".{name}.{uuid.uuid4().hex}.part"
+    final = Path(out_dir) / name
     compression = {"compression": "gzip", "compression_opts": compression_level, "shuffle": True} if compress else {}
-    try:
-        with h5py.File(partial, "w") as handle:
-            handle.attrs.update(_root_attributes(scene, window, platform, start, end, name))
-            _write_contents(handle, scene, window, platform, compression)
-        os.replace(partial, final)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with atomic_path(final) as partial, h5py.File(partial, "w") as handle:
+        handle.attrs.update(_root_attributes(scene, window, platform, start, end, name))
+        _write_contents(handle, scene, window, platform, compression)
     logger.info("Wrote %s", final)
     return final

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from satpy_prenet.data.cldas import ASI_LAT, ASI_LON, RESOLUTION, cldas_filename
+from satpy_prenet.synthetic.atomic import atomic_path
 from satpy_prenet.synthetic.fields import powerlaw_field, rng_for
 from satpy_prenet.synthetic.world import SimulatedScene
 
@@ -165,17 +165,9 @@ def write_cldas(truth: xr.DataArray, out_dir: str | os.PathLike, *, data_time: d
         raise ValueError(f"CLDAS product must be 'RT' or 'NRT', not {product!r}")
     production_time = production_time or data_time + PRODUCTION_DELAY[product]
     name = cldas_filename(data_time, production_time, product)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / name
-    partial = out_dir / f".{name}.{uuid.uuid4().hex}.part"
-    try:
-        with netCDF4.Dataset(partial, "w", format="NETCDF4") as nc:
-            _write_contents(nc, truth, data_time, product)
-        os.replace(partial, final)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    final = Path(out_dir) / name
+    with atomic_path(final) as partial, netCDF4.Dataset(partial, "w", format="NETCDF4") as nc:
+        _write_contents(nc, truth, data_time, product)
     logger.info("Wrote %s", final)
     return final
 
