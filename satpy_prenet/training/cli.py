@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The ``satpy-prenet-train`` command: one subcommand per stage, all calling `run_stage`.
+
+Examples::
+
+    satpy-prenet-train teacher --config etc/training/small.yaml --workdir runs/small
+    satpy-prenet-train distill --config etc/training/small.yaml --workdir runs/small --head classifier
+    satpy-prenet-train adapt   --config etc/training/small.yaml --workdir runs/small --resume
+    satpy-prenet-train export  --config etc/training/small.yaml --workdir runs/small
+    torchrun --nproc-per-node 4 -m satpy_prenet.training.cli distill --config ... --workdir ...
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from satpy_prenet.bundle import BundleError
+from satpy_prenet.data.stores import StoreError
+from satpy_prenet.training.checkpoints import CheckpointError
+from satpy_prenet.training.config import HEADS, ConfigError, load_config
+from satpy_prenet.training.distributed import shutdown
+from satpy_prenet.training.stages import run_stage
+
+#: Errors a user can fix; shown as one message instead of a traceback.
+USER_ERRORS = (ConfigError, StoreError, CheckpointError, BundleError, FloatingPointError)
+
+
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every stage command takes."""
+    options = [
+        click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+                     help="Training configuration (YAML), e.g. etc/training/small.yaml."),
+        click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Output folder: checkpoints/ and the bundle."),
+        click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Dataset root with swath_mpr/ and full_ipr/ (default: WORKDIR/datasets)."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--resume", is_flag=True, help="Continue from the last checkpoint of each head."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def head_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The --head option of the training stages."""
+    return click.option("--head", type=click.Choice([*HEADS, "both"]), default="both", show_default=True,
+                        help="Train the classifier, the regressor or both.")(command)
+
+
+def invoke(stage: str, *, config_path: Path, head: str = "both", **options: Any) -> dict[str, Any]:
+    """Load the configuration and run ``stage``, turning user errors into click errors."""
+    heads = HEADS if head == "both" else (head,)
+    try:
+        return run_stage(stage, load_config(config_path), heads=heads, **options)
+    except USER_ERRORS as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        shutdown()
+
+
+def stage_command(stage: str, summary: str, *, heads: bool = True) -> click.Command:
+    """A click command running ``stage``."""
+
+    def command(**options: Any) -> None:
+        result = invoke(stage, **options)
+        for key, value in result.items():
+            if value is not None:
+                click.echo(f"{stage} {key}: {getattr(value, 'directory', value)}")
+
+    command.__doc__ = summary
+    decorated = common_options(head_option(command) if heads else command)
+    return click.command(stage, help=summary)(functools.wraps(command)(decorated))
+
+
+@click.group("satpy-prenet-train")
+@click.option("-v", "--verbose", count=True, help="More logging (-v: INFO, -vv: DEBUG).")
+def main(verbose: int) -> None:
+    """Train PRE-Net: teacher -> distill -> adapt -> export (docs/training.md)."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
+    logging.basicConfig(level=level, format="[%(asctime)s %(levelname)s %(name)s] %(message)s")
+
+
+main.add_command(stage_command("teacher", "Train the multimodal teacher on Swath-MPR."))
+main.add_command(stage_command("distill", "Stage I: distil the IR-only student from the teacher on Swath-MPR."))
+main.add_command(stage_command("adapt", "Stage II: adapt the student to Full-IPR with LoRA and MaskTune."))
+main.add_command(stage_command("export", "Merge LoRA, calibrate, test and write the weights bundle.", heads=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""LoRA on the CoMWE autoencoders of a PRE-Net (Stage II), with peft, and the merge back to a plain PRE-Net.
+
+Adapters W = W0 + (alpha / r) B A go on the attention (``qkv``, ``proj``) and MLP (``fc1``, ``fc2``) linear layers
+of every transformer block of the three autoencoders. What Stage II trains: the adapters, and the decoder and head
+carried over from Stage I (optionally re-initialised). What it freezes: the encoder learned in Stage I that maps
+infrared into multimodal-compatible features (stem, masked-convolution stages, DAWE, the stride-16 block) and the
+autoencoders' own weights; the frozen modules are also kept in evaluation mode, so that their batch-norm
+statistics stay those of Stage I.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from peft import LoraConfig, PeftModel, get_peft_model
+from torch import nn
+
+from satpy_prenet.model import PRENet
+
+LOG = logging.getLogger(__name__)
+
+#: Full-name pattern of the adapted layers (peft matches a string with re.fullmatch).
+LORA_TARGETS = r"comwe\.\d+\.autoencoder\.encoder\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(fc1|fc2))"
+#: Modules of a PRENet that Stage II trains besides the adapters.
+TRAINED_MODULES = ("ups", "head")
+
+
+def add_lora(network: PRENet, *, rank: int, alpha: float, reinit_decoder: bool = False) -> PeftModel:
+    """Wrap ``network`` with LoRA adapters and set which parameters train.
+
+    Args:
+        network: The Stage I student (its weights stay in place as W0).
+        rank: Rank r of the adapters.
+        alpha: LoRA scaling numerator.
+        reinit_decoder: Re-initialise the decoder and head instead of carrying them over from Stage I.
+
+    Returns:
+        The peft model; calling it as ``model(x, mask=...)`` runs the adapted PRE-Net.
+    """
+    if reinit_decoder:
+        for name in TRAINED_MODULES:
+            for module in getattr(network, name).modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+    model = get_peft_model(network, LoraConfig(r=rank, lora_alpha=alpha, target_modules=LORA_TARGETS,
+                                               lora_dropout=0.0, bias="none"))
+    for name in TRAINED_MODULES:
+        for parameter in getattr(network, name).parameters():
+            parameter.requires_grad_(True)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    LOG.info("LoRA rank %d on the autoencoders: %d of %d parameters train", rank, trainable,
+             sum(p.numel() for p in model.parameters()))
+    return model
+
+
+def set_train_mode(model: PeftModel, training: bool = True) -> None:
+    """Put the trained modules in ``training`` mode and keep every frozen module in evaluation mode."""
+    model.train(training)
+    network = base_network(model)
+    frozen = [module for name, module in network.named_children() if name not in TRAINED_MODULES]
+    for module in frozen:
+        module.eval()
+
+
+def base_network(model: PeftModel) -> PRENet:
+    """The PRENet inside a peft model (with the adapter layers still in place)."""
+    return model.get_base_model()
+
+
+def merge_lora(model: PeftModel) -> PRENet:
+    """Merge the adapters into the weights and return a plain PRENet with the original parameter names."""
+    merged = model.merge_and_unload()
+    if not isinstance(merged, PRENet):
+        raise TypeError(f"merging gave a {type(merged).__name__}, not a PRENet")
+    return merged
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Parameters with requires_grad set."""
+    return [parameter for parameter in model.parameters() if parameter.requires_grad]

@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Losses of the training stages: the task losses, feature distillation and reconstruction.
+
+Decisions (docs/training.md):
+
+* Rain is a label of at least 0.1 mm/h (inclusive). Pixels without a label (NaN, e.g. swath padding or space)
+  never count, in particular never as "no rain".
+* The classifier's loss is the cross-entropy over labelled pixels. The regressor's is the squared error over the
+  labelled pixels with rain by default (``regressor_pixels: rain``): the product shows the regressed rate only where
+  the classifier says rain, so the regressor learns the rate given rain, as the trunk's demo recipe did; the
+  option ``valid`` counts every labelled pixel.
+* Feature distillation (KL): at every pixel the student's and the teacher's channels are turned into distributions
+  by a softmax at temperature T; the KL divergence KL(teacher || student) is summed over channels, averaged over
+  pixels, multiplied by T^2 and divided by the number of channels C of the scale. The division makes the value the
+  mean over all elements, the normalisation of the reference implementation, so the paper's lambda = 0.2 and the
+  scale weights 1, 2, 4 (strides 2, 4, 8) keep their meaning; the scales are summed with those weights.
+* Reconstruction: the mean squared error between the autoencoder output and the teacher feature, averaged over
+  elements and summed over the three scales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD
+
+#: Class index of "rain" in the classifier's logits.
+RAIN_CLASS = 1
+IGNORE_INDEX = -100
+
+
+def rain_target(label: Tensor) -> Tensor:
+    """Class targets (B, H, W): 1 where label >= 0.1 mm/h, 0 below, IGNORE_INDEX where the label is missing."""
+    target = (label >= RAIN_THRESHOLD).long()
+    return target.masked_fill(~torch.isfinite(label), IGNORE_INDEX)
+
+
+def counted_pixels(head: str, label: Tensor, regressor_pixels: str = "rain") -> Tensor:
+    """Boolean (B, H, W): the pixels the task loss of ``head`` counts."""
+    valid = torch.isfinite(label)
+    if head == "regressor" and regressor_pixels == "rain":
+        return valid & (label >= RAIN_THRESHOLD)
+    return valid
+
+
+def task_loss_map(head: str, output: Tensor, label: Tensor, regressor_pixels: str = "rain") -> Tensor:
+    """Per-pixel task loss (B, H, W), 0 on pixels the loss does not count.
+
+    Args:
+        head: ``classifier`` (output: logits B x 2 x H x W) or ``regressor`` (output: B x 1 x H x W, mm/h).
+        output: Network output.
+        label: Rain rate in mm/h (B, H, W), NaN where missing.
+        regressor_pixels: ``rain`` or ``valid`` (see the module docstring).
+    """
+    counted = counted_pixels(head, label, regressor_pixels)
+    output = output.float()
+    if head == "classifier":
+        return F.cross_entropy(output, rain_target(label), ignore_index=IGNORE_INDEX, reduction="none")
+    error = (output[:, 0] - torch.nan_to_num(label, nan=0.0)) ** 2
+    return torch.where(counted, error, torch.zeros_like(error))
+
+
+def task_loss(head: str, output: Tensor, label: Tensor, regressor_pixels: str = "rain") -> tuple[Tensor, Tensor]:
+    """Task loss: the mean of the per-pixel loss over the counted pixels, and the per-pixel map.
+
+    A batch without any counted pixel gives a zero loss that still depends on the output (so every process of a
+    distributed run takes part in the backward pass).
+    """
+    loss_map = task_loss_map(head, output, label, regressor_pixels)
+    count = counted_pixels(head, label, regressor_pixels).sum()
+    return loss_map.sum() / count.clamp_min(1) + 0.0 * output.sum(), loss_map
+
+
+def check_feature_widths(student: Sequence[Tensor], teacher: Sequence[Tensor]) -> None:
+    """Raise a ValueError unless student and teacher features agree in number and shape at every scale."""
+    if len(student) != len(teacher):
+        raise ValueError(f"the student gives {len(student)} feature scales, the teacher {len(teacher)}")
+    for scale, (mine, theirs) in enumerate(zip(student, teacher, strict=True)):
+        if mine.shape != theirs.shape:
+            raise ValueError(f"feature shapes differ at stride {2 ** (scale + 1)}: student {tuple(mine.shape)}, "
+                             f"teacher {tuple(theirs.shape)}; train the teacher with the student's preset")
+
+
+def feature_kd(student: Sequence[Tensor], teacher: Sequence[Tensor], *, temperature: float,
+               weights: Sequence[float]) -> Tensor:
+    """Feature distillation: sum over scales of weight * T^2 * mean over pixels of KL(teacher || student) / C.
+
+    Args:
+        student: Student features (B, C, H, W) at strides 2, 4, 8.
+        teacher: Teacher features of the same shapes (no gradient needed).
+        temperature: Softmax temperature T.
+        weights: Weight of each scale.
+    """
+    check_feature_widths(student, teacher)
+    total = student[0].new_zeros((), dtype=torch.float32)
+    for weight, mine, theirs in zip(weights, student, teacher, strict=True):
+        log_p_student = F.log_softmax(mine.float() / temperature, dim=1)
+        log_p_teacher = F.log_softmax(theirs.float() / temperature, dim=1)
+        kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=1)
+        total = total + weight * temperature**2 * kl.mean() / mine.shape[1]
+    return total
+
+
+def reconstruction_loss(reconstructions: Sequence[Tensor], teacher: Sequence[Tensor]) -> Tensor:
+    """Sum over scales of the mean squared error between the autoencoder outputs and the teacher features."""
+    check_feature_widths(reconstructions, teacher)
+    return sum(F.mse_loss(mine.float(), theirs.float()) for mine, theirs in zip(reconstructions, teacher, strict=True))

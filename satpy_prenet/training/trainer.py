@@ -1,0 +1,353 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The training loop shared by the stages: epochs, mixed precision, DDP, validation, checkpoints and resume.
+
+A stage hands the loop a `StageTask` (the network to train and how to compute its loss and predictions); the loop
+owns everything else. Per epoch it trains over the train split (a `DistributedSampler` in every run, so that one
+process and several see the same global batches), makes the next epoch's MaskTune masks, validates, appends one
+JSON line to ``metrics.jsonl`` and writes ``last.pt`` (and ``best.pt`` when the validation score improved).
+``resume=True`` restores ``last.pt`` (weights, optimizer, scheduler, scaler, random generators, masks, best score)
+and continues with the next epoch, which gives the same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from tqdm import tqdm
+
+from satpy_prenet.training.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from satpy_prenet.training.config import StageConfig
+from satpy_prenet.training.distributed import DistContext
+from satpy_prenet.training.masktune import MaskTune
+from satpy_prenet.training.validation import ValidationScores, selection_metric
+
+LOG = logging.getLogger(__name__)
+
+#: Keys of the stage configuration that may change between a run and its resumption.
+RESUMABLE_CHANGES = ("epochs", "num_workers", "max_steps_per_epoch")
+
+
+class StageTask(Protocol):
+    """What a stage gives the loop.
+
+    Attributes:
+        stage: Stage name (``teacher``, ``distill``, ``adapt``).
+        head: ``classifier`` or ``regressor``.
+        model: The module whose trainable parameters are optimised and checkpointed.
+        regressor_pixels: Pixels the regressor's loss counts.
+    """
+
+    stage: str
+    head: str
+    model: nn.Module
+    regressor_pixels: str
+
+    def set_train_mode(self, training: bool) -> None:
+        """Put the model in training (True) or evaluation mode."""
+
+    def training_loss(self, network: nn.Module, batch: dict[str, Any],
+                      mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """Total loss, its named parts and the per-pixel task loss (B, H, W) of a batch on the device."""
+
+    def predict(self, batch: dict[str, Any]) -> Tensor:
+        """Network output of a batch in evaluation mode."""
+
+
+@dataclass
+class FitResult:
+    """Outcome of a stage.
+
+    Attributes:
+        directory: Folder of the checkpoints and the metrics log.
+        epochs: Completed epochs.
+        best_epoch: Epoch (1-based) of ``best.pt``.
+        metric: Name of the selection score.
+        best_value: Its value at the best epoch.
+        history: One dict per epoch of this call (what metrics.jsonl got).
+    """
+
+    directory: Path
+    epochs: int
+    best_epoch: int
+    metric: str
+    best_value: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(parameters: list[nn.Parameter], config: StageConfig) -> torch.optim.Optimizer:
+    """RMSprop (the paper's) or AdamW with the stage's learning rate and weight decay."""
+    if not parameters:
+        raise ValueError("the stage has no trainable parameter")
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: StageConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """Halve the learning rate every ``lr_halving_epochs`` epochs (constant when 0); stepped once per epoch."""
+    if config.lr_halving_epochs:
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_halving_epochs, gamma=0.5)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def move(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Move the tensors of a batch to ``device``."""
+    return {key: value.to(device, non_blocking=True) if isinstance(value, Tensor) else value
+            for key, value in batch.items()}
+
+
+def is_better(value: float, best: float | None, higher: bool) -> bool:
+    """Whether ``value`` beats ``best`` (a finite value beats None and NaN)."""
+    if best is None or math.isnan(best):
+        return True
+    if math.isnan(value):
+        return False
+    return value > best if higher else value < best
+
+
+class Trainer:
+    """Train a `StageTask` for the epochs of its stage configuration.
+
+    Args:
+        task: The stage's network, loss and predictions.
+        config: Hyper-parameters of the stage.
+        train_set: Training samples (dicts with ``sample_id`` and ``label``).
+        validation_set: Validation samples.
+        directory: Output folder (``<workdir>/checkpoints/<stage>-<head>``).
+        context: Distributed context (rank, world size, device).
+        masktune: Stage II masks, or None.
+        extras: Plain values stored in every checkpoint (normalisation, configuration, inputs).
+    """
+
+    def __init__(self, task: StageTask, config: StageConfig, *, train_set: Dataset, validation_set: Dataset,
+                 directory: Path, context: DistContext, masktune: MaskTune | None = None,
+                 extras: dict[str, Any] | None = None) -> None:
+        if config.batch_size % context.world_size:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by the {context.world_size} processes")
+        self.task, self.config, self.context = task, config, context
+        self.directory = Path(directory)
+        self.masktune = masktune
+        self.extras = extras or {}
+        self.metric, self.higher = selection_metric(task.head, config.validation_metric)
+        task.model.to(context.device)
+        parameters = [parameter for parameter in task.model.parameters() if parameter.requires_grad]
+        self.optimizer = make_optimizer(parameters, config)
+        self.scheduler = make_scheduler(self.optimizer, config)
+        cuda = context.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+        self.amp = config.amp and cuda
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.network = (DistributedDataParallel(task.model, device_ids=[context.device] if cuda else None)
+                        if context.distributed else task.model)
+        self.sampler = DistributedSampler(train_set, num_replicas=context.world_size, rank=context.rank,
+                                          shuffle=True, seed=config.seed)
+        self.train_loader = self._loader(train_set, self.sampler)
+        shard = Subset(validation_set, list(range(context.rank, len(validation_set), context.world_size)))
+        self.validation_loader = self._loader(shard, None)
+        self.best: dict[str, Any] = {"epoch": 0, "value": None}
+        self.start_epoch = 0
+
+    def _loader(self, dataset: Dataset, sampler: DistributedSampler | None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.config.batch_size // self.context.world_size, sampler=sampler,
+                          shuffle=False, num_workers=self.config.num_workers,
+                          pin_memory=self.context.device.type == "cuda")
+
+    @property
+    def last_path(self) -> Path:
+        """The checkpoint of the latest completed epoch."""
+        return self.directory / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        """The checkpoint of the epoch with the best validation score."""
+        return self.directory / "best.pt"
+
+    @property
+    def metrics_path(self) -> Path:
+        """The JSON-lines log of the epochs."""
+        return self.directory / "metrics.jsonl"
+
+    def fit(self, *, resume: bool = False) -> FitResult:
+        """Train (or continue with ``resume``) until ``config.epochs`` epochs are complete.
+
+        Raises:
+            CheckpointError: If a previous run's checkpoint exists and ``resume`` is not set, or the checkpoint to
+                resume is unreadable or of another configuration.
+        """
+        if resume and self.last_path.is_file():
+            self._restore(load_checkpoint(self.last_path, stage=self.task.stage, head=self.task.head))
+        elif self.last_path.is_file():
+            raise CheckpointError(f"{self.last_path}: a previous run exists; pass --resume to continue it, or remove "
+                                  f"{self.directory} to start again")
+        elif resume:
+            LOG.warning("%s: nothing to resume, starting %s-%s from scratch", self.last_path, self.task.stage,
+                        self.task.head)
+        history = []
+        for epoch in range(self.start_epoch, self.config.epochs):
+            history.append(self._epoch(epoch))
+        if self.start_epoch >= self.config.epochs:
+            LOG.info("%s-%s: already trained for %d epochs", self.task.stage, self.task.head, self.start_epoch)
+        return FitResult(self.directory, max(self.start_epoch, self.config.epochs), self.best["epoch"], self.metric,
+                         self.best["value"], history)
+
+    def _epoch(self, epoch: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        train, steps = self._train_epoch(epoch)
+        self.context.average_buffers(self.task.model)
+        if self.masktune is not None:
+            self.masktune.end_epoch(self.context.merge_dicts)
+        self.scheduler.step()
+        validation = self._validate()
+        record = {"epoch": epoch + 1, "lr": lr, "train": train,
+                  "validation": validation, "steps": steps, "seconds": round(time.perf_counter() - started, 3)}
+        if self.masktune is not None and self.masktune.records:
+            digests = self.context.all_gather_object(self.masktune.digest())
+            if len(set(digests)) != 1:
+                raise RuntimeError(f"the MaskTune masks differ between processes after epoch {epoch + 1}")
+            record["masks"] = {"count": len(self.masktune.masks), "sha256": digests[0],
+                               "keep_fraction": self.masktune.keep_fraction()}
+        improved = is_better(validation[self.metric], self.best["value"], self.higher)
+        if improved:
+            self.best = {"epoch": epoch + 1, "value": validation[self.metric]}
+        LOG.info("%s-%s epoch %d/%d: train %s; validation %s", self.task.stage, self.task.head, epoch + 1,
+                 self.config.epochs, _short(train), _short(validation))
+        if self.context.is_main:
+            self._write(epoch + 1, record, improved)
+        self.context.barrier()
+        return record
+
+    def _train_epoch(self, epoch: int) -> tuple[dict[str, float], int]:
+        self.task.set_train_mode(True)
+        self.sampler.set_epoch(epoch)
+        sums: dict[str, Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64))
+        steps = 0
+        total = len(self.train_loader) if self.config.max_steps_per_epoch is None else min(
+            len(self.train_loader), self.config.max_steps_per_epoch)
+        bar = tqdm(self.train_loader, total=total, desc=f"{self.task.stage}-{self.task.head} {epoch + 1}",
+                   unit="batch", leave=False, disable=not self.context.is_main)
+        for batch in bar:
+            if steps == total:
+                break
+            parts = self._step(move(batch, self.context.device), epoch)
+            for name, value in parts.items():
+                sums[name] += value.detach().double().cpu()
+            steps += 1
+            bar.set_postfix(loss=f"{parts['loss'].item():.4g}")
+        bar.close()
+        names = sorted(sums)
+        counts = torch.tensor([float(steps)], dtype=torch.float64)
+        reduced = self.context.all_reduce_sum(torch.cat([torch.stack([sums[name] for name in names]), counts]))
+        return {name: float(reduced[i] / reduced[-1]) for i, name in enumerate(names)}, steps
+
+    def _step(self, batch: dict[str, Any], epoch: int) -> dict[str, Tensor]:
+        mask = None
+        if self.masktune is not None:
+            mask = self.masktune.batch_mask(batch["sample_id"], tuple(batch["label"].shape[-2:]), epoch,
+                                            self.context.device)
+        autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp else nullcontext())
+        with autocast:
+            loss, parts, loss_map = self.task.training_loss(self.network, batch, mask)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{self.task.stage}-{self.task.head}: the loss became {loss.item()} in epoch "
+                                     f"{epoch + 1}; lower the learning rate or check the inputs")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.masktune is not None:
+            self.masktune.record(batch["sample_id"], loss_map)
+        return {"loss": loss.detach(), **{name: value.detach() for name, value in parts.items()}}
+
+    @torch.no_grad()
+    def _validate(self) -> dict[str, float]:
+        self.task.set_train_mode(False)
+        scores = ValidationScores(self.task.head, self.task.regressor_pixels)
+        for step, batch in enumerate(self.validation_loader):
+            if self.config.max_steps_per_epoch is not None and step == self.config.max_steps_per_epoch:
+                break
+            batch = move(batch, self.context.device)
+            with torch.autocast("cuda", dtype=self.amp_dtype) if self.amp else nullcontext():
+                output = self.task.predict(batch)
+            scores.update(output.float(), batch["label"])
+        scores.sums = self.context.all_reduce_sum(scores.sums)
+        return scores.result()
+
+    def _state(self, epoch: int) -> dict[str, Any]:
+        return {"stage": self.task.stage, "head": self.task.head, "epoch": epoch,
+                "model": self.task.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng_state(),
+                "masks": self.masktune.state_dict() if self.masktune is not None else None,
+                "best": dict(self.best), "metric": self.metric, "config": self.config.to_dict(), **self.extras}
+
+    def _write(self, epoch: int, record: dict[str, Any], improved: bool) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.metrics_path.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record, default=float) + "\n")
+        state = self._state(epoch)
+        if improved:
+            save_checkpoint(self.best_path, state)
+        save_checkpoint(self.last_path, state)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        changed = sorted(key for key, value in self.config.to_dict().items()
+                         if key not in RESUMABLE_CHANGES and state["config"].get(key) != value)
+        if changed:
+            raise CheckpointError(f"{self.last_path}: cannot resume with a changed configuration ({', '.join(changed)}"
+                                  f"); only {', '.join(RESUMABLE_CHANGES)} may change")
+        self.task.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        if self.masktune is not None and state["masks"] is not None:
+            self.masktune.load_state_dict(state["masks"])
+        self.best = dict(state["best"])
+        self.start_epoch = int(state["epoch"])
+        if self.context.is_main:
+            _truncate_log(self.metrics_path, self.start_epoch)
+        LOG.info("Resuming %s-%s after epoch %d from %s", self.task.stage, self.task.head, self.start_epoch,
+                 self.last_path)
+
+
+def _truncate_log(path: Path, epochs: int) -> None:
+    """Drop log lines of epochs after ``epochs`` (written by an interrupted run after its last checkpoint)."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+             if line.strip() and json.loads(line)["epoch"] <= epochs]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _short(values: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.4g}" for name, value in values.items() if isinstance(value, float))

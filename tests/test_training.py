@@ -1,0 +1,424 @@
+"""Training stages on tiny real Zarr stores: losses, MaskTune, LoRA, resume, export round trip, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from click.testing import CliRunner
+
+from satpy_prenet.channels import PAPER_BANDS
+from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, StoreError, append_tiles, store_path
+from satpy_prenet.training.config import ConfigError, StageConfig, TrainingConfig, load_config
+
+torch.set_num_threads(2)
+
+REPO = Path(__file__).resolve().parents[1]
+ALONG, ACROSS, DISC = 32, 49, 32
+COUNTS = {"train": 8, "validation": 4, "test": 4}
+
+
+def _cloud(rng, n, height, width):
+    """Smooth cloudiness in [0, 1]: coarse random cells, upsampled."""
+    coarse = rng.random((n, math.ceil(height / 8), math.ceil(width / 8)))
+    return np.kron(coarse, np.ones((1, 8, 8)))[:, :height, :width]
+
+
+def _rain(rng, cloud):
+    label = np.where(cloud > 0.55, 25.0 * (cloud - 0.55), 0.0)
+    label[rng.random(label.shape) < 0.05] = np.nan
+    return label.astype(np.float32)
+
+
+def _ir(rng, cloud):
+    bands = 290.0 - 70.0 * cloud[:, None] + rng.normal(0, 1.0, (cloud.shape[0], len(PAPER_BANDS), *cloud.shape[1:]))
+    return bands.astype(np.float32)
+
+
+def swath_tiles(rng, split, n):
+    cloud = _cloud(rng, n, ALONG, ACROSS)
+    dims = ("tile", "along", "across")
+    pmw = 280.0 - 60.0 * cloud[:, None] + rng.normal(0, 2.0, (n, 13, ALONG, ACROSS))
+    pr = np.maximum(-10.0, -15.0 + 60.0 * cloud[:, None] * np.linspace(0.2, 1.0, 176)[None, :, None, None])
+    lat, lon = np.meshgrid(np.linspace(20, 30, ALONG), np.linspace(100, 110, ACROSS), indexing="ij")
+    geo = np.stack([rng.random((n, ALONG, ACROSS)) * 1000, np.broadcast_to(lat, (n, ALONG, ACROSS)),
+                    np.broadcast_to(lon, (n, ALONG, ACROSS))], axis=1)
+    ir = _ir(rng, cloud)
+    ir[0, 2, :4, :4] = np.nan  # missing input values become the normalised mean
+    return xr.Dataset(
+        {"ir": (("tile", "ir_band", "along", "across"), ir),
+         "pmw": (("tile", "pmw_channel", "along", "across"), pmw.astype(np.float32)),
+         "pr": (("tile", "range_bin", "along", "across"), pr.astype(np.float32)),
+         "geo": (("tile", "geo_channel", "along", "across"), geo.astype(np.float32)),
+         "label": (dims, _rain(rng, cloud))},
+        coords={"ir_band": list(PAPER_BANDS), "pmw_channel": [f"ch{i}" for i in range(13)],
+                "range_bin": np.arange(1, 177), "geo_channel": ["elevation", "latitude", "longitude"],
+                "sample_id": ("tile", [f"swath-{split}-{i:03d}" for i in range(n)]),
+                "time": ("tile", [np.datetime64("2026-07-15T00:00") + np.timedelta64(i, "h") for i in range(n)])})
+
+
+def disc_tiles(rng, split, n):
+    cloud = _cloud(rng, n, DISC, DISC)
+    ir = _ir(rng, cloud)
+    label = _rain(rng, cloud)
+    ir[-1, :, :, :8] = np.nan  # space on the left of the last tile
+    label[-1, :, :8] = np.nan
+    return xr.Dataset(
+        {"ir": (("tile", "ir_band", "y", "x"), ir), "label": (("tile", "y", "x"), label)},
+        coords={"ir_band": list(PAPER_BANDS), "sample_id": ("tile", [f"disc-{split}-{i:03d}" for i in range(n)]),
+                "line": ("tile", np.arange(n) * DISC), "column": ("tile", np.zeros(n, int))})
+
+
+def write_stores(root: Path, seed: int = 0) -> Path:
+    """Tiny Swath-MPR and Full-IPR stores following docs/training-data.md, marked simulated."""
+    rng = np.random.default_rng(seed)
+    for split, count in COUNTS.items():
+        attrs = {"split": split, "ir_wavelengths_um": [3.72, 3.72, 6.25, 7.1, 8.5, 10.8, 12.0, 13.5],
+                 "simulated": True}
+        append_tiles(store_path(root, SWATH_MPR, split), swath_tiles(rng, split, count), kind=SWATH_MPR,
+                     attrs=attrs)
+        append_tiles(store_path(root, FULL_IPR, split), disc_tiles(rng, split, count), kind=FULL_IPR, attrs=attrs)
+    return root
+
+
+def tiny_config(**stage_changes) -> TrainingConfig:
+    """small preset, one epoch of 2 batches of 4 per stage (AdamW, no schedule)."""
+    stage = StageConfig(epochs=1, batch_size=4, optimizer="adamw", lr=1e-3, lr_halving_epochs=0,
+                        max_steps_per_epoch=2, warmup_epochs=1, rho=0.5, seed=0)
+    return TrainingConfig(teacher=stage, distill=stage, adapt=dataclasses.replace(stage, **stage_changes))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_stores(tmp_path_factory.mktemp("datasets"))
+
+
+@pytest.fixture(scope="module")
+def pipeline(data, tmp_path_factory):
+    """teacher -> distill -> adapt -> export for both heads, one short epoch each."""
+    from satpy_prenet.training.stages import PIPELINE, run_stage
+
+    workdir = tmp_path_factory.mktemp("work")
+    config = tiny_config()
+    results = {name: run_stage(name, config, workdir, data=data, device="cpu") for name in PIPELINE}
+    return workdir, config, results
+
+
+# --- configuration -------------------------------------------------------------------------------------------
+
+
+def test_shipped_configs_load():
+    from satpy_prenet.training.build import BuildConfig
+
+    paper = load_config(REPO / "etc/training/paper.yaml")
+    assert paper.model.preset == "paper" and paper.distill.optimizer == "rmsprop"
+    assert (paper.distill.lr, paper.distill.lr_halving_epochs, paper.distill.batch_size) == (1e-6, 30, 32)
+    assert (paper.distill.epochs, paper.adapt.epochs) == (200, 100)
+    assert paper.model.bands == PAPER_BANDS
+    assert BuildConfig.from_dict(paper.build).disc_tile_size == 256
+    small = load_config(REPO / "etc/training/small.yaml")
+    assert small.model.preset == "small" and BuildConfig.from_dict(small.build).swath_tile_scans == 128
+
+
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("distill:\n  lambda: 0.3\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: distill: unknown key\(s\) lambda"):
+        load_config(path)
+    path.write_text("optimiser: {}\n")
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_config(path)
+    path.write_text("adapt: {lr: 1e-3, rho: 1}\n")
+    assert load_config(path).adapt.lr == 1e-3 and load_config(path).adapt.rho == 1.0
+    path.write_text("adapt: {lr: fast}\n")
+    with pytest.raises(ConfigError, match="adapt: lr: 'fast' is not a number"):
+        load_config(path)
+    path.write_text("adapt: {masktune: sometimes}\n")
+    with pytest.raises(ConfigError, match="masktune must be one of"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+
+
+# --- losses ---------------------------------------------------------------------------------------------------
+
+
+def test_classifier_loss_ignores_missing_labels_and_is_inclusive():
+    from satpy_prenet.training.losses import task_loss
+
+    logits = torch.tensor([[[[2.0, 0.0, 1.0]]], [[[0.0, 1.0, 3.0]]]]).permute(1, 0, 2, 3)  # (1, 2, 1, 3)
+    label = torch.tensor([[[0.1, float("nan"), 0.0999]]])
+    loss, loss_map = task_loss("classifier", logits, label)
+    # pixel 0: rain (0.1 inclusive) -> -log softmax([2, 0])[1]; pixel 2: no rain -> -log softmax([1, 3])[0]
+    expected = [math.log(1 + math.exp(2.0)), math.log(1 + math.exp(2.0))]
+    assert loss_map[0, 0, 1] == 0
+    assert loss.item() == pytest.approx(sum(expected) / 2, rel=1e-6)
+
+
+def test_regressor_loss_counts_rain_or_valid_pixels():
+    from satpy_prenet.training.losses import task_loss
+
+    output = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])
+    label = torch.tensor([[[0.5, 0.0, float("nan"), 2.0]]])
+    rain, _ = task_loss("regressor", output, label, "rain")
+    valid, loss_map = task_loss("regressor", output, label, "valid")
+    assert rain.item() == pytest.approx((0.25 + 4.0) / 2)
+    assert valid.item() == pytest.approx((0.25 + 4.0 + 4.0) / 3)
+    assert loss_map[0, 0, 2] == 0
+
+
+def test_feature_kd_matches_hand_computation():
+    from satpy_prenet.training.losses import feature_kd, reconstruction_loss
+
+    gen = torch.Generator().manual_seed(0)
+    student = [torch.randn(2, c, s, s, generator=gen) for c, s in ((4, 8), (6, 4), (8, 2))]
+    teacher = [torch.randn(2, c, s, s, generator=gen) for c, s in ((4, 8), (6, 4), (8, 2))]
+    temperature, weights = 3.0, (1.0, 2.0, 4.0)
+    expected = 0.0
+    for weight, mine, theirs in zip(weights, student, teacher, strict=True):
+        p = np.exp(theirs.numpy() / temperature)
+        p /= p.sum(axis=1, keepdims=True)
+        q = np.exp(mine.numpy() / temperature)
+        q /= q.sum(axis=1, keepdims=True)
+        element_mean = (p * np.log(p / q)).mean()  # the reference's normalisation
+        expected += weight * temperature**2 * element_mean
+    value = feature_kd(student, teacher, temperature=temperature, weights=weights)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    assert feature_kd(teacher, teacher, temperature=3.0, weights=weights).item() == pytest.approx(0.0, abs=1e-6)
+    rec = reconstruction_loss(student, teacher)
+    expected_rec = sum(((a - b) ** 2).mean().item() for a, b in zip(student, teacher, strict=True))
+    assert rec.item() == pytest.approx(expected_rec, rel=1e-6)
+    with pytest.raises(ValueError, match="feature shapes differ at stride 4"):
+        feature_kd(student, [teacher[0], teacher[0], teacher[2]], temperature=3.0, weights=weights)
+
+
+def test_distill_refuses_teacher_of_other_widths():
+    from satpy_prenet.model import MultimodalTeacher, teacher_preset
+    from satpy_prenet.training.config import ModelSection
+    from satpy_prenet.training.distill import DistillTask
+
+    teacher = MultimodalTeacher(teacher_preset("paper", out_channels=2))
+    with pytest.raises(ValueError, match="feature widths"):
+        DistillTask("classifier", ModelSection(preset="small"), StageConfig(), teacher)
+
+
+# --- Self-MaskTune -----------------------------------------------------------------------------------------------
+
+
+def test_self_mask_rule_and_schedule():
+    from satpy_prenet.training.masktune import MaskTune, self_masks
+
+    loss = torch.tensor([[[0.0, 1.0], [4.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    masks = self_masks(loss, rho=0.5)
+    assert masks[0].tolist() == [[False, False], [True, True]]  # P_max = 2, inclusive
+    assert masks[1].all()  # no loss anywhere: nothing to single out
+    tune = MaskTune("self", warmup_epochs=2, rho=0.5)
+    tune.record(["a", "b"], loss)
+    tune.end_epoch()
+    device = torch.device("cpu")
+    assert tune.batch_mask(["a"], (2, 2), 1, device).all()  # warm-up: no mask
+    assert tune.batch_mask(["a", "b", "new"], (2, 2), 2, device)[:, 0].tolist() == [
+        [[0, 0], [1, 1]], [[1, 1], [1, 1]], [[1, 1], [1, 1]]]
+    rand = MaskTune("rand", warmup_epochs=0, rho=0.5, seed=1)
+    rand.load_state_dict(tune.state_dict())
+    drawn = rand.batch_mask(["a"], (2, 2), 3, device)
+    assert drawn.sum() == 2 and torch.equal(drawn, rand.batch_mask(["a"], (2, 2), 3, device))
+    assert MaskTune("none", warmup_epochs=0, rho=0.5).batch_mask(["a"], (2, 2), 5, device).all()
+
+
+# --- datasets ---------------------------------------------------------------------------------------------------
+
+
+def test_swath_dataset_pads_normalises_and_loads_in_workers(data):
+    from torch.utils.data import DataLoader
+
+    from satpy_prenet.training.datasets import compute_normalisation, open_split
+
+    normalisation = compute_normalisation(store_path(data, SWATH_MPR, "train"), SWATH_MPR, bands=PAPER_BANDS[2:])
+    assert len(normalisation.stats["ir"][0]) == 6 and len(normalisation.stats["pr"][0]) == 176
+    dataset = open_split(data, SWATH_MPR, "train", bands=PAPER_BANDS, size_multiple=16,
+                         normalisation=compute_normalisation(store_path(data, SWATH_MPR, "train"), SWATH_MPR,
+                                                             bands=PAPER_BANDS))
+    sample = dataset[0]
+    assert sample["ir"].shape == (8, ALONG, 64) and sample["pr"].shape == (176, ALONG, 64)
+    assert sample["label"].shape == (ALONG, 64) and torch.isnan(sample["label"][:, ACROSS:]).all()
+    assert torch.isfinite(sample["ir"]).all() and (sample["ir"][2, :4, :4] == 0).all()
+    assert abs(float(sample["ir"][:, :, :ACROSS].mean())) < 1.0
+    batches = list(DataLoader(dataset, batch_size=3, num_workers=2))
+    assert sum(len(batch["sample_id"]) for batch in batches) == COUNTS["train"]
+    assert batches[0]["sample_id"][1] == "swath-train-001" and batches[0]["index"].tolist() == [0, 1, 2]
+
+
+def test_dataset_errors_name_the_store(data, tmp_path):
+    from satpy_prenet.training.datasets import open_split
+
+    with pytest.raises(StoreError, match="full_ipr/train.zarr: no training store"):
+        open_split(tmp_path, FULL_IPR, "train", bands=PAPER_BANDS, normalisation=None, size_multiple=16)
+    with pytest.raises(StoreError, match="store of kind 'full_ipr', expected swath_mpr"):
+        from satpy_prenet.training.datasets import TileDataset
+
+        TileDataset(store_path(data, FULL_IPR, "train"), SWATH_MPR, bands=PAPER_BANDS, normalisation=None,
+                    size_multiple=16)
+    with pytest.raises(StoreError, match="lacks the band"):
+        open_split(data, FULL_IPR, "train", bands=("IR10.8", "IR9.9"), normalisation=None, size_multiple=16)
+
+
+# --- the pipeline ------------------------------------------------------------------------------------------------
+
+
+def test_pipeline_writes_checkpoints_logs_and_bundle(pipeline):
+    import json
+
+    workdir, _, results = pipeline
+    for stage in ("teacher", "distill", "adapt"):
+        for head in ("classifier", "regressor"):
+            folder = workdir / "checkpoints" / f"{stage}-{head}"
+            assert (folder / "last.pt").is_file() and (folder / "best.pt").is_file()
+            record = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+            assert record["steps"] == 2 and math.isfinite(record["train"]["loss"])
+            assert ("csi" if head == "classifier" else "rmse_rain") in record["validation"]
+            if stage == "distill":
+                assert {"task", "kd", "rec"} <= set(record["train"])
+            if stage == "adapt":
+                assert record["masks"]["count"] == COUNTS["train"]
+            assert results[stage][head].best_epoch == 1
+    assert results["export"]["bundle"] == workdir / "prenet-small.safetensors"
+
+
+def test_bundle_round_trip_matches_in_memory_retriever(pipeline, data):
+    from satpy_prenet.bundle import load_bundle, load_model_once
+    from satpy_prenet.training.common import StageRun
+    from satpy_prenet.training.distributed import DistContext
+    from satpy_prenet.training.export import merged_retriever
+
+    workdir, config, results = pipeline
+    path = results["export"]["bundle"]
+    bundle = load_bundle(path)
+    header = bundle.header
+    assert header.purpose == "demo-synthetic" and header.bands == PAPER_BANDS
+    assert set(header.provenance["stages"]) >= {"teacher-classifier", "adapt-regressor"}
+    assert "test_full_disc" in header.provenance["metrics"] and header.provenance["seeds"]["adapt"] == 0
+    retriever = merged_retriever(StageRun(config=config, workdir=workdir, data=data, context=DistContext()))
+    retriever.probability_threshold = header.probability_threshold
+    bt = torch.from_numpy(xr.open_zarr(store_path(data, FULL_IPR, "test"), consolidated=False)["ir"].values)
+    with torch.no_grad():
+        expected = retriever(bt)
+        loaded = bundle.model(bt)
+        cached = load_model_once(path).model(bt)
+    for mine, theirs, again in zip(expected, loaded, cached, strict=True):
+        torch.testing.assert_close(theirs, mine, rtol=0, atol=0)
+        torch.testing.assert_close(again, mine, rtol=0, atol=0)
+
+
+def test_lora_trains_only_adapters_and_decoder_and_merges_exactly(pipeline, data):
+    from satpy_prenet.training.checkpoints import load_checkpoint
+    from satpy_prenet.training.common import student_network
+    from satpy_prenet.training.lora import add_lora, merge_lora
+
+    workdir, config, _ = pipeline
+    distilled = load_checkpoint(workdir / "checkpoints/distill-regressor/best.pt")["model"]
+    adapted = load_checkpoint(workdir / "checkpoints/adapt-regressor/last.pt")["model"]
+    prefix = "base_model.model."
+    changed = {name[len(prefix):] for name, value in adapted.items()
+               if name[len(prefix):] in distilled and not torch.equal(value, distilled[name[len(prefix):]])}
+    assert changed and all(name.startswith(("ups.", "head.")) for name in changed), sorted(changed)[:5]
+    lora_b = [value for name, value in adapted.items() if "lora_B" in name]
+    assert lora_b and any(value.abs().sum() > 0 for value in lora_b)  # the adapters moved away from zero
+    network = add_lora(student_network(config.model, "regressor"), rank=1, alpha=1.0)
+    network.load_state_dict(adapted)
+    trainable = {name for name, p in network.named_parameters() if p.requires_grad}
+    assert all("lora_" in name or ".ups." in name or ".head." in name for name in trainable)
+    network.eval()
+    x = torch.randn(2, 8, 32, 32)
+    with torch.no_grad():
+        before = network(x).out
+        merged = merge_lora(network)
+        after = merged(x).out
+    assert set(merged.state_dict()) == set(distilled)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+
+
+def test_resume_equals_uninterrupted_run_and_masks_survive_workers(data, tmp_path):
+    """Two adapt epochs (the second masked), straight vs one epoch + --resume with 2 DataLoader workers."""
+    from satpy_prenet.training.checkpoints import load_checkpoint
+    from satpy_prenet.training.stages import run_stage
+
+    base = tmp_path / "base"
+    config = tiny_config(epochs=2, warmup_epochs=1)
+    for stage in ("teacher", "distill"):
+        run_stage(stage, config, base, data=data, heads=("classifier",), device="cpu")
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    for workdir in (straight, interrupted):
+        (workdir / "checkpoints").mkdir(parents=True)
+        for stage in ("teacher", "distill"):
+            (workdir / "checkpoints" / f"{stage}-classifier").symlink_to(base / "checkpoints" / f"{stage}-classifier")
+    run_stage("adapt", config, straight, data=data, heads=("classifier",), device="cpu")
+    first = tiny_config(epochs=1, warmup_epochs=1, num_workers=2)
+    run_stage("adapt", first, interrupted, data=data, heads=("classifier",), device="cpu")
+    run_stage("adapt", tiny_config(epochs=2, warmup_epochs=1, num_workers=2), interrupted, data=data,
+              heads=("classifier",), device="cpu", resume=True)
+    a = load_checkpoint(straight / "checkpoints/adapt-classifier/last.pt")
+    b = load_checkpoint(interrupted / "checkpoints/adapt-classifier/last.pt")
+    assert a["epoch"] == b["epoch"] == 2
+    for name, value in a["model"].items():
+        torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0, msg=name)
+    assert set(a["masks"]["masks"]) == {f"disc-train-{i:03d}" for i in range(COUNTS["train"])}
+    for key, mask in a["masks"]["masks"].items():
+        assert torch.equal(b["masks"]["masks"][key], mask)
+    lines = (interrupted / "checkpoints/adapt-classifier/metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    with pytest.raises(Exception, match="pass --resume"):
+        run_stage("adapt", config, straight, data=data, heads=("classifier",), device="cpu")
+    with pytest.raises(Exception, match="changed configuration"):
+        run_stage("adapt", tiny_config(epochs=3, lr=0.5), straight, data=data, heads=("classifier",),
+                  device="cpu", resume=True)
+
+
+# --- errors --------------------------------------------------------------------------------------------------------
+
+
+def test_tampered_or_foreign_checkpoints_give_clear_errors(pipeline, tmp_path):
+    from satpy_prenet.training.checkpoints import CheckpointError, load_checkpoint
+
+    workdir, _, _ = pipeline
+    source = workdir / "checkpoints/teacher-classifier/best.pt"
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(source.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated.pt: not a readable satpy-prenet checkpoint"):
+        load_checkpoint(truncated)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "satpy-prenet-checkpoint", "payload": dt.datetime(2026, 1, 1)}, evil)
+    with pytest.raises(CheckpointError, match="evil.pt: not a readable"):
+        load_checkpoint(evil)
+    pickled = tmp_path / "pickled.pt"
+    pickled.write_bytes(pickle.dumps({"format": "x"}))
+    with pytest.raises(CheckpointError, match="pickled.pt"):
+        load_checkpoint(pickled)
+    with pytest.raises(CheckpointError, match="checkpoint of stage 'teacher', expected 'adapt'"):
+        load_checkpoint(source, stage="adapt")
+
+
+def test_cli_reports_missing_inputs_and_mismatched_bands(pipeline, tmp_path):
+    from satpy_prenet.training.cli import main
+
+    workdir, _, _ = pipeline
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model: {preset: small}\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["distill", "--config", str(config), "--workdir", str(tmp_path / "empty"),
+                                  "--device", "cpu", "--head", "regressor"])
+    assert result.exit_code == 1 and "teacher-regressor/best.pt: checkpoint not found" in result.output
+    result = runner.invoke(main, ["teacher", "--config", str(config), "--workdir", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "swath_mpr/train.zarr: no training store" in result.output
+    config.write_text("model: {preset: small, bands: [IR10.8, IR12.0]}\n")
+    result = runner.invoke(main, ["export", "--config", str(config), "--workdir", str(workdir), "--device", "cpu"])
+    assert result.exit_code == 1 and "trained with bands" in result.output
+    result = runner.invoke(main, ["--help"])
+    assert all(name in result.output for name in ("teacher", "distill", "adapt", "export"))
