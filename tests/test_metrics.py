@@ -26,3 +26,20 @@ def test_invalid_pixels_left_out_and_constant_cc_is_zero():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         scores(np.zeros(3), np.zeros(4))
+
+
+def test_block_csi_forgives_displacement_within_a_block_and_leaves_out_invalid_blocks():
+    from satpy_prenet.evaluation.metrics import block_counts, csi_from_counts
+
+    label, prediction = np.zeros((2, 9, 9)), np.zeros((2, 9, 9))
+    label[0, 1, 1], prediction[0, 2, 2] = 1.0, 1.0  # same 4x4 block: a hit at k=4, a miss and a false alarm at k=1
+    prediction[0, 6, 6] = 0.1  # false alarm (inclusive threshold) ...
+    label[1, 5, 5] = np.nan  # ... but in image 1 the same block holds an invalid label
+    prediction[1, 6, 6] = 5.0
+    label[0, 8, 8] = 9.0  # the ninth row and column are not a whole block: ignored
+    assert block_counts(prediction, label, 4).tolist() == [1, 0, 1]
+    assert block_counts(prediction, label, 1).tolist() == [0, 2, 3]
+    assert csi_from_counts(block_counts(prediction, label, 4)) == pytest.approx(0.5)
+    assert np.isnan(csi_from_counts(np.zeros(3)))
+    with pytest.raises(ValueError, match="equal images"):
+        block_counts(np.zeros((4, 4)), np.zeros((4, 5)), 2)

@@ -304,7 +304,7 @@ def test_bundle_round_trip_matches_in_memory_retriever(pipeline, data):
     header = bundle.header
     assert header.purpose == "demo-synthetic" and header.bands == PAPER_BANDS
     assert set(header.provenance["stages"]) >= {"teacher-classifier", "adapt-regressor"}
-    assert "test_full_disc" in header.provenance["metrics"] and header.provenance["seeds"]["adapt"] == 0
+    assert "test_full_ipr" in header.provenance["metrics"] and header.provenance["seeds"]["adapt"] == 0
     retriever = merged_retriever(StageRun(config=config, workdir=workdir, data=data, context=DistContext()))
     retriever.probability_threshold = header.probability_threshold
     bt = torch.from_numpy(xr.open_zarr(store_path(data, FULL_IPR, "test"), consolidated=False)["ir"].values)

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Pooled skill scores as in the PRE-Net paper's tables: RMSE, Pearson CC, POD, FAR and CSI.
+"""Pooled skill scores as in the PRE-Net paper's tables: RMSE, Pearson CC, POD, FAR, CSI, and CSI-4 / CSI-8.
 
 Rain is a rate of at least the threshold (0.1 mm/h): the inequality is inclusive, unlike pysteps' categorical
-scores, which use a strict ``>``. Pixels whose label or prediction is not finite are left out.
+scores, which use a strict ``>``. Pixels whose label or prediction is not finite are left out. CSI-k scores the
+maxima of non-overlapping k x k blocks instead of pixels (a displacement of less than a block is not a miss); a block
+holding any invalid pixel is left out, and the counts are summed over the evaluated set (:func:`block_counts`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,40 @@ def scores(prediction: np.ndarray, label: np.ndarray, threshold: float = RAIN_TH
         csi=_ratio(hits, hits + misses + false_alarms),
         n_pixels=int(pred.size),
     )
+
+
+def block_counts(prediction: np.ndarray, label: np.ndarray, block: int,
+                 threshold: float = RAIN_THRESHOLD) -> np.ndarray:
+    """Hits, misses and false alarms of the maxima of non-overlapping ``block`` x ``block`` blocks.
+
+    Args:
+        prediction: Rates (..., H, W), mm/h; rows and columns beyond a whole number of blocks are ignored.
+        label: Labels of the same shape; a block with any non-finite label or prediction is left out.
+        block: Side of the blocks in pixels.
+        threshold: Rain threshold (inclusive).
+
+    Returns:
+        ``[hits, misses, false_alarms]`` as int64; sum them over a set, then :func:`csi_from_counts`.
+    """
+    prediction = np.asarray(prediction, dtype=np.float64)
+    label = np.asarray(label, dtype=np.float64)
+    if prediction.shape != label.shape or prediction.ndim < 2:
+        raise ValueError(f"prediction {prediction.shape} and label {label.shape} must be equal images (..., H, W)")
+    rows, cols = (size - size % block for size in label.shape[-2:])
+    blocks = (*label.shape[:-2], rows // block, block, cols // block, block)
+    pred = prediction[..., :rows, :cols].reshape(blocks)
+    true = label[..., :rows, :cols].reshape(blocks)
+    valid = (np.isfinite(pred) & np.isfinite(true)).all(axis=(-3, -1))
+    pred_rain = pred.max(axis=(-3, -1))[valid] >= threshold
+    true_rain = true.max(axis=(-3, -1))[valid] >= threshold
+    return np.array([np.count_nonzero(pred_rain & true_rain), np.count_nonzero(~pred_rain & true_rain),
+                     np.count_nonzero(pred_rain & ~true_rain)], dtype=np.int64)
+
+
+def csi_from_counts(counts: np.ndarray) -> float:
+    """CSI of summed ``[hits, misses, false_alarms]`` (NaN when all are zero)."""
+    hits, misses, false_alarms = (int(value) for value in counts)
+    return _ratio(hits, hits + misses + false_alarms)
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,6 +7,8 @@ Examples::
     satpy-prenet-train distill --config etc/training/small.yaml --workdir runs/small --head classifier
     satpy-prenet-train adapt   --config etc/training/small.yaml --workdir runs/small --resume
     satpy-prenet-train export  --config etc/training/small.yaml --workdir runs/small
+    satpy-prenet-train build   --config etc/training/small.yaml --sources /archive --workdir runs/small
+    satpy-prenet-train all     --config etc/training/small.yaml --simulate --workdir runs/small
     torchrun --nproc-per-node 4 -m satpy_prenet.training.cli distill --config ... --workdir ...
 """
 
@@ -21,14 +23,16 @@ from typing import Any
 import click
 
 from satpy_prenet.bundle import BundleError
+from satpy_prenet.data.errors import SourceFileError
 from satpy_prenet.data.stores import StoreError
 from satpy_prenet.training.checkpoints import CheckpointError
 from satpy_prenet.training.config import HEADS, ConfigError, load_config
 from satpy_prenet.training.distributed import shutdown
-from satpy_prenet.training.stages import run_stage
+from satpy_prenet.training.pipeline import build, run_all
+from satpy_prenet.training.stages import default_data, run_stage
 
 #: Errors a user can fix; shown as one message instead of a traceback.
-USER_ERRORS = (ConfigError, StoreError, CheckpointError, BundleError, FloatingPointError)
+USER_ERRORS = (ConfigError, StoreError, CheckpointError, BundleError, SourceFileError, FloatingPointError)
 
 
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,6 +95,50 @@ main.add_command(stage_command("teacher", "Train the multimodal teacher on Swath
 main.add_command(stage_command("distill", "Stage I: distil the IR-only student from the teacher on Swath-MPR."))
 main.add_command(stage_command("adapt", "Stage II: adapt the student to Full-IPR with LoRA and MaskTune."))
 main.add_command(stage_command("export", "Merge LoRA, calibrate, test and write the weights bundle.", heads=False))
+
+
+_SOURCES_HELP = "Folder of the source files (AGRI L1, GMI 1C, DPR 2A, CLDAS, DEM), searched recursively."
+
+
+@main.command("build")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Training configuration.")
+@click.option("--sources", required=True, type=click.Path(file_okay=False, path_type=Path), help=_SOURCES_HELP)
+@click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Work folder; the stores go to WORKDIR/datasets unless --data is given.")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None, help="Dataset root.")
+def build_command(config_path: Path, sources: Path, workdir: Path, data: Path | None) -> None:
+    """Collocate the sources into the Swath-MPR and Full-IPR stores (resumes an interrupted build)."""
+    try:
+        report = build(load_config(config_path), sources, data or default_data(workdir))
+    except USER_ERRORS as error:
+        raise click.ClickException(str(error)) from error
+    for store, count in sorted(report.tiles.items()):
+        click.echo(f"{store}: {count} tiles")
+    click.echo(f"skipped: {dict(report.skipped)}")
+
+
+@main.command("all")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Training configuration.")
+@click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Work folder: archive/ (simulated), datasets/, checkpoints/ and the bundle.")
+@click.option("--sources", type=click.Path(file_okay=False, path_type=Path), default=None, help=_SOURCES_HELP)
+@click.option("--simulate", is_flag=True, help="Simulate the sources first (the config's `simulate` section).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run.")
+def all_command(config_path: Path, workdir: Path, sources: Path | None, simulate: bool, device: str,
+                resume: bool) -> None:
+    """Run build -> teacher -> distill -> adapt -> export (after simulating the sources with --simulate)."""
+    if simulate == (sources is not None):
+        raise click.UsageError("give exactly one of --sources and --simulate")
+    try:
+        result = run_all(load_config(config_path), workdir, sources=sources, simulate=simulate, resume=resume,
+                         device=device)
+    except USER_ERRORS as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        shutdown()
+    click.echo(f"steps (s): {result['seconds']}")
+    click.echo(f"bundle: {result['bundle']}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ MASKTUNE_MODES = ("self", "rand", "none")
 VALIDATION_METRICS = ("auto", "loss")
 #: Pixels the regressor's loss counts: ``rain`` (label >= 0.1 mm/h) or every ``valid`` label pixel.
 REGRESSOR_PIXELS = ("rain", "valid")
+#: Precisions of the exported bundle's network weights.
+BUNDLE_DTYPES = ("float32", "float16")
 
 _Section = TypeVar("_Section", bound="_Section")
 
@@ -101,12 +103,15 @@ class ModelSection(_Section):
             learns the rate given rain, which is what the product shows where the classifier says rain;
             ``valid``: every labelled pixel.
         threshold_grid: Candidate rain-probability thresholds; export keeps the one with the highest validation CSI.
+        bundle_dtype: ``float32``, or ``float16`` for a bundle of half the size; export then calibrates and tests
+            the weights exactly as the bundle holds them.
     """
 
     preset: str = "small"
     bands: tuple[str, ...] = PAPER_BANDS
     regressor_pixels: str = "rain"
     threshold_grid: tuple[float, ...] = tuple(round(0.05 * step, 2) for step in range(1, 20))
+    bundle_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         """Check the values."""
@@ -116,7 +121,8 @@ class ModelSection(_Section):
                 (self.regressor_pixels in REGRESSOR_PIXELS,
                  f"regressor_pixels must be one of {', '.join(REGRESSOR_PIXELS)}"),
                 (len(self.threshold_grid) > 0 and all(0.0 < p < 1.0 for p in self.threshold_grid),
-                 "threshold_grid must hold probabilities strictly between 0 and 1")])
+                 "threshold_grid must hold probabilities strictly between 0 and 1"),
+                (self.bundle_dtype in BUNDLE_DTYPES, f"bundle_dtype must be one of {', '.join(BUNDLE_DTYPES)}")])
 
 
 @dataclass(frozen=True, kw_only=True)

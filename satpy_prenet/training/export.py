@@ -4,7 +4,9 @@
 Steps: read ``adapt-classifier/best.pt`` and ``adapt-regressor/best.pt``, merge LoRA into plain PRE-Nets, build
 the retriever with the train-split normalisation of the infrared bands (the one every stage used), choose the
 rain-probability threshold with the highest CSI on the Full-IPR validation split, score the retriever on the
-Full-IPR test split (`satpy_prenet.evaluation.metrics.scores`, pooled over every labelled pixel) and write
+Full-IPR test split (`satpy_prenet.evaluation.metrics.scores`, pooled over every labelled pixel, plus CSI-4 and
+CSI-8; the provenance keys are ``test_full_ipr`` and ``validation_full_ipr_csi``: these are the rain-selected disc
+tiles of the split, not whole discs) and write
 ``<workdir>/prenet-<preset>.safetensors`` with purpose ``research``, or ``demo-synthetic`` when the stores hold
 simulated data, and the provenance (configuration, stages, datasets, metrics, seeds).
 """
@@ -23,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from satpy_prenet.bundle import save_bundle
 from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, store_path, tile_count
-from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD, scores
+from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD, block_counts, csi_from_counts, scores
 from satpy_prenet.model import PrecipitationRetriever, preset
 from satpy_prenet.training.checkpoints import CheckpointError
 from satpy_prenet.training.common import StageRun, load_stage_weights, restore_weights, size_multiple, student_network
@@ -32,6 +34,9 @@ from satpy_prenet.training.datasets import TileDataset, is_simulated, open_split
 from satpy_prenet.training.lora import add_lora, merge_lora
 
 LOG = logging.getLogger(__name__)
+
+#: Block sizes of the neighbourhood CSIs reported with the test scores (the paper's CSI-4 and CSI-8).
+CSI_BLOCKS = (4, 8)
 
 
 def bundle_path(run: StageRun) -> Path:
@@ -91,21 +96,30 @@ def choose_threshold(retriever: PrecipitationRetriever, dataset: TileDataset, ru
 
 @torch.no_grad()
 def test_scores(retriever: PrecipitationRetriever, dataset: TileDataset, run: StageRun) -> dict[str, Any]:
-    """Pooled scores of the retrieved rate against the labels of every labelled pixel of ``dataset``."""
+    """Pooled scores of the retrieved rate against every labelled pixel of ``dataset``, with CSI-4 and CSI-8."""
     predictions, labels = [], []
+    blocks = {size: np.zeros(3, np.int64) for size in CSI_BLOCKS}
     for batch in _loader(dataset, run):
         _, rate = retriever(batch["ir"].to(run.context.device))
-        label = batch["label"].numpy()
+        rate, label = rate.cpu().numpy(), batch["label"].numpy()
         valid = np.isfinite(label)
-        predictions.append(rate.cpu().numpy()[valid])
+        predictions.append(rate[valid])
         labels.append(label[valid])
-    return scores(np.concatenate(predictions), np.concatenate(labels)).to_dict()
+        for size in CSI_BLOCKS:
+            blocks[size] += block_counts(rate, label, size)
+    metrics = scores(np.concatenate(predictions), np.concatenate(labels)).to_dict()
+    return {**metrics, **{f"csi{size}": csi_from_counts(counts) for size, counts in blocks.items()}}
 
 
 def export_bundle(run: StageRun) -> Path:
     """Build, calibrate, test and save the bundle; returns its path (see the module docstring)."""
-    retriever = merged_retriever(run).to(run.context.device)
     model = run.config.model
+    retriever = merged_retriever(run)
+    half = model.bundle_dtype == "float16"
+    if half:  # calibrate and test the weights exactly as the float16 bundle will hold them
+        for network in (retriever.classifier, retriever.regressor):
+            network.half().float()
+    retriever = retriever.to(run.context.device)
     options = {"bands": model.bands, "normalisation": None, "size_multiple": size_multiple(model)}
     validation = open_split(run.data, FULL_IPR, "validation", **options)
     test = open_split(run.data, FULL_IPR, "test", **options)
@@ -120,11 +134,12 @@ def export_bundle(run: StageRun) -> Path:
         "config": run.config.to_dict(),
         "config_file": str(run.config.source) if run.config.source else None,
         "stages": _stages(run),
-        "metrics": {"test_full_disc": metrics, "validation_full_disc_csi": validation_csi,
+        "metrics": {"test_full_ipr": metrics, "validation_full_ipr_csi": validation_csi,
                     "probability_threshold": threshold},
         "seeds": {stage: run.config.stage(stage).seed for stage in TRAINING_STAGES},
     }
-    path = save_bundle(bundle_path(run), retriever.cpu(), purpose=purpose, provenance=_jsonable(provenance))
+    path = save_bundle(bundle_path(run), retriever.cpu(), purpose=purpose, provenance=_jsonable(provenance),
+                       half_precision=half)
     LOG.info("Wrote the %s bundle %s", purpose, path)
     return path
 

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The whole training in one call: (simulate ->) build -> teacher -> distill -> adapt -> export.
+
+Layout of a work directory::
+
+    <workdir>/archive/      the simulated source files (``--simulate`` only)
+    <workdir>/datasets/     the Swath-MPR and Full-IPR stores (docs/training-data.md)
+    <workdir>/checkpoints/  one folder per stage and head
+    <workdir>/prenet-<preset>.safetensors   the bundle
+
+Every step is resumable: a rerun with ``resume=True`` keeps the simulated archive if it is complete, lets the builder
+skip its finished units, and continues every stage from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from satpy_prenet.synthetic.atomic import atomic_path
+from satpy_prenet.training.build import BuildConfig, BuildReport, Sources, build_datasets, discover_sources
+from satpy_prenet.training.config import HEADS, ConfigError, TrainingConfig
+from satpy_prenet.training.stages import PIPELINE, default_data, run_stage
+
+LOG = logging.getLogger(__name__)
+
+#: Keys of the ``simulate`` section.
+SIMULATE_KEYS = ("seed", "start", "end", "platform")
+#: Written into the archive folder once every file of the simulated archive is on disk.
+ARCHIVE_COMPLETE = "archive-complete.json"
+
+
+def build_config(config: TrainingConfig) -> BuildConfig:
+    """The builder's settings: the ``build`` section, with the model's bands unless the section names its own."""
+    section = dict(config.build)
+    section.setdefault("bands", list(config.model.bands))
+    try:
+        return BuildConfig.from_dict(section)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{config.source or 'training config'}: build: {error}") from error
+
+
+def simulate_sources(config: TrainingConfig, folder: str | os.PathLike, *, progress: bool = True) -> Path:
+    """Write the simulated archive of the ``simulate`` section under ``folder`` (kept if already complete).
+
+    Raises:
+        ConfigError: If the section lacks a key or holds an unknown one.
+    """
+    from satpy_prenet.synthetic.archive import simulate_archive  # the simulator is only needed here
+
+    folder = Path(folder)
+    section = config.simulate
+    where = f"{config.source or 'training config'}: simulate"
+    if set(section) != set(SIMULATE_KEYS):
+        raise ConfigError(f"{where}: needs exactly the keys {', '.join(SIMULATE_KEYS)}, got {', '.join(section)}")
+    marker = folder / ARCHIVE_COMPLETE
+    record = {key: str(section[key]) for key in SIMULATE_KEYS}
+    if marker.is_file() and json.loads(marker.read_text()) == record:
+        LOG.info("%s: simulated archive already complete", folder)
+        return folder
+    started = time.perf_counter()
+    archive = simulate_archive(folder, seed=int(section["seed"]), start=_time(section["start"], where),
+                               end=_time(section["end"], where), platform=str(section["platform"]),
+                               progress=progress)
+    with atomic_path(marker) as partial:
+        Path(partial).write_text(json.dumps(record))
+    LOG.info("simulated archive: %d AGRI, %d GMI, %d DPR, %d CLDAS files in %.0f s", len(archive.agri),
+             len(archive.gmi), len(archive.dpr), len(archive.cldas), time.perf_counter() - started)
+    return folder
+
+
+def build(config: TrainingConfig, sources: str | os.PathLike | Sources, data: str | os.PathLike, *,
+          progress: bool = True) -> BuildReport:
+    """Build (or resume building) the training stores from the files under ``sources``."""
+    found = sources if isinstance(sources, Sources) else discover_sources(sources)
+    report = build_datasets(found, data, build_config(config), progress=progress)
+    LOG.info("datasets: %s (skipped: %s)", report.tiles, report.skipped)
+    return report
+
+
+def run_all(config: TrainingConfig, workdir: str | os.PathLike, *, sources: str | os.PathLike | None = None,
+            simulate: bool = False, heads: Sequence[str] = HEADS, resume: bool = False, device: str = "auto",
+            progress: bool = True, on_step: Callable[[str, float], None] | None = None) -> dict[str, Any]:
+    """Run the whole training and return the bundle path and the time each step took.
+
+    Args:
+        config: The training configuration.
+        workdir: Work directory (see the module notes).
+        sources: Folder of the source files; with ``simulate`` the simulated archive is written there
+            (default ``<workdir>/archive``).
+        simulate: Simulate the archive of the configuration's ``simulate`` section first.
+        heads: Heads to train.
+        resume: Continue an interrupted run.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        progress: Show progress bars.
+        on_step: Called with each step's name and duration in seconds.
+
+    Raises:
+        ConfigError: If neither ``sources`` nor ``simulate`` is given.
+    """
+    workdir = Path(workdir)
+    if sources is None and not simulate:
+        raise ConfigError("give the source files' folder, or simulate them")
+    sources = Path(sources) if sources is not None else workdir / "archive"
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, step: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        result = step()
+        seconds[name] = round(time.perf_counter() - started, 1)
+        LOG.info("%s took %.1f s", name, seconds[name])
+        if on_step is not None:
+            on_step(name, seconds[name])
+        return result
+
+    if simulate:
+        timed("simulate", lambda: simulate_sources(config, sources, progress=progress))
+    data = default_data(workdir)
+    timed("build", lambda: build(config, sources, data, progress=progress))
+    result: dict[str, Any] = {}
+    for name in PIPELINE:
+        result = timed(name, lambda name=name: run_stage(name, config, workdir, data=data, heads=heads,
+                                                         resume=resume, device=device))
+    return {"bundle": result["bundle"], "seconds": seconds}
+
+
+def _time(value: Any, where: str) -> dt.datetime:
+    """A naive UTC datetime from an ISO string (or a datetime, as YAML may give)."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError as error:
+        raise ConfigError(f"{where}: {value!r} is not an ISO date and time") from error
