@@ -26,13 +26,18 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -ra -m "not slow"
 
-# Rebuild the embedded demo weights bundle (satpy_prenet/weights/demo-small.safetensors).
+# Rebuild the embedded demo weights bundle (satpy_prenet/weights/demo-small.safetensors): the whole training on a
+# freshly simulated archive, as `satpy-prenet-train all` runs it.
+BUNDLE_DIR ?= build/demo-bundle
 bundle: install
-	$(BIN)/python -m satpy_prenet.training.demo_bundle --out satpy_prenet/weights/demo-small.safetensors
+	rm -rf $(BUNDLE_DIR)
+	$(BIN)/satpy-prenet-train all --config etc/training/small.yaml --simulate --workdir $(BUNDLE_DIR) --device cpu
+	cp $(BUNDLE_DIR)/prenet-small.safetensors satpy_prenet/weights/demo-small.safetensors
 
 benchmark: install
 	$(BIN)/python benchmarks/full_disc_inference.py
 	$(BIN)/python benchmarks/chain_latency.py
+	OMP_NUM_THREADS=2 $(BIN)/python benchmarks/training_throughput.py --config etc/training/small.yaml --device cpu --steps 12
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -22,7 +22,7 @@ GMI_TEMPLATE = DATA / "1C.GPM.GMI.XCAL2016-C.20140304-S175932-E193159.000079.V07
 _SCAN_TIME = ("Year", "Month", "DayOfMonth", "Hour", "Minute", "Second", "MilliSecond")
 _DPR_FIELDS = ("FS/SLV/zFactorFinal", "FS/SLV/precipRateNearSurface", "FS/CSF/typePrecip", "FS/CSF/flagBB",
                "FS/CSF/heightBB", "FS/PRE/binClutterFreeBottom", "FS/PRE/binRealSurface", "FS/PRE/elevation",
-               "FS/PRE/localZenithAngle")
+               "FS/PRE/localZenithAngle", "FS/FLG/qualityFlag")
 
 
 def gpm_name(level: str, instrument: str, algorithm: str, start: dt.datetime, end: dt.datetime, granule: int) -> str:
@@ -33,11 +33,13 @@ def gpm_name(level: str, instrument: str, algorithm: str, start: dt.datetime, en
 
 def write_dpr(out_dir: Path, granule: int, times: np.ndarray, lon: np.ndarray, lat: np.ndarray,
               z_ku: np.ndarray, type_precip: np.ndarray, satellite: str = "GPM") -> Path:
-    """A 2A-DPR V07 file with FS footprints (scan, ray), Ku zFactorFinal (scan, ray, 176) and typePrecip."""
+    """A 2A-DPR V07 file with FS footprints (scan, ray), Ku zFactorFinal (scan, ray, 176), typePrecip and a good
+    (0) qualityFlag; binRealSurface is left fill (no surface bin known)."""
     start, end = _bounds(times)
     name = gpm_name("2A", "DPR", "V9-20211125", start, end, granule)
     values = {"FS/Latitude": lat, "FS/Longitude": lon, "FS/CSF/typePrecip": type_precip,
-              "FS/SLV/zFactorFinal": np.stack([z_ku, np.full_like(z_ku, -9999.9)], axis=-1)}
+              "FS/SLV/zFactorFinal": np.stack([z_ku, np.full_like(z_ku, -9999.9)], axis=-1),
+              "FS/FLG/qualityFlag": np.zeros((*lat.shape, 2), np.int8)}
     sizes = {"nscan": lat.shape[0], "nray": lat.shape[1]}
     names = ["FS/Latitude", "FS/Longitude", *_DPR_FIELDS, *(f"FS/ScanTime/{key}" for key in _SCAN_TIME)]
     values.update(_scan_time_values("FS", times))

@@ -11,13 +11,14 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 from gpm_copies import DPR_TEMPLATE, GMI_TEMPLATE, write_dpr, write_gmi
 from pyresample.geometry import AreaDefinition
 
 from satpy_prenet.data import collocation as col
 from satpy_prenet.data import stores
 from satpy_prenet.data.gpm import read_dpr_2a, read_gmi_1c
-from satpy_prenet.training.build import BuildConfig, BuildError, Sources, build_datasets, discover_sources
+from satpy_prenet.training.builder import BuildConfig, BuildError, Sources, build_datasets, discover_sources
 
 SEED = 11
 #: FY-4B window over the South China Sea / Philippines (about 126-136 E, 12-21 N).
@@ -36,15 +37,32 @@ def _lonlat_area() -> AreaDefinition:
 
 
 def test_agri_at_footprints_nearest_pixel():
-    """The pixel containing the footprint is taken; off the area, beyond the radius and NaN points give NaN."""
+    """The pixel containing the footprint is taken; off the area and NaN points give NaN."""
     area = _lonlat_area()
     ir = np.stack([np.arange(200, dtype=np.float32).reshape(10, 20), np.ones((10, 20), np.float32)])
     lon = np.array([[10.9, 29.9, 40.0, np.nan]])
     lat = np.array([[9.1, 0.1, 5.0, 5.0]])
-    out = col.agri_at_footprints(ir, area, lon, lat, radius_m=200_000)
+    out = col.agri_at_footprints(ir, area, lon, lat)
     np.testing.assert_array_equal(out[0, 0, :2], [0.0, 199.0])
     assert np.isnan(out[:, 0, 2:]).all()
-    assert np.isnan(col.agri_at_footprints(ir, area, lon, lat, radius_m=10_000)[:, 0, :2]).all()
+
+
+def test_agri_footprint_at_high_viewing_angle_is_kept():
+    """Near the limb a 4 km AGRI pixel reaches far more than 6 km from its centre: a footprint in its corner is
+    still sampled (it was blanked by a 6 km distance limit), while a point off the disc is not."""
+    size = 4000.0
+    area = AreaDefinition("disc", "disc", "disc", {"proj": "geos", "h": 35786000, "lon_0": 133.0}, 2748, 2748,
+                          (-1374 * size, -1374 * size, 1374 * size, 1374 * size))
+    row, column = 400, 2200  # far north-east (about 45 N, 170 W), high viewing angle
+    x, y = area.get_proj_coords(data_slice=(row, column))
+    corner_lon, corner_lat = area.get_lonlat_from_projection_coordinates(x + 0.45 * size, y + 0.45 * size)
+    centre_lon, centre_lat = area.get_lonlat_from_projection_coordinates(x, y)
+    distance = np.deg2rad(np.hypot((corner_lon - centre_lon) * np.cos(np.deg2rad(centre_lat)),
+                                   corner_lat - centre_lat)) * 6371000
+    assert distance > 6000
+    rows, cols, valid = col.agri_indices(area, np.array([corner_lon.item(), 133.0 + 120]),
+                                         np.array([corner_lat.item(), 0.0]))
+    assert valid.tolist() == [True, False] and (rows[0], cols[0]) == (row, column)
 
 
 def test_disc_offsets_of_a_window():
@@ -73,7 +91,8 @@ def test_dpr_profiles_floor_and_missing():
     z = np.full((2, 3, 4), np.nan, np.float32)
     z[0, 1, 2] = 33.0
     dpr = xr.Dataset({"zFactorFinal": (("nscan", "nray", "nbin"), z)},
-                     coords={"Latitude": (("nscan", "nray"), [[1.0, 1.0, np.nan], [1.0, 1.0, 1.0]]),
+                     coords={"rain_type": (("nscan", "nray"), np.zeros((2, 3), np.int8)),
+                             "Latitude": (("nscan", "nray"), [[1.0, 1.0, np.nan], [1.0, 1.0, 1.0]]),
                              "Longitude": (("nscan", "nray"), np.ones((2, 3))),
                              "time": ("nscan", np.array(["2023-07-01T06:00", "NaT"], dtype="datetime64[ns]"))})
     profile = col.dpr_profiles(dpr)
@@ -84,14 +103,29 @@ def test_dpr_profiles_floor_and_missing():
 
 
 def test_dpr_profiles_of_a_real_granule():
-    """On the real cut granule every footprint is valid: echoes are kept, everything else is the floor."""
+    """Real cut granule: echoes kept, fill above the surface is the floor, bins below binRealSurface are NaN."""
     dpr = read_dpr_2a(DPR_TEMPLATE)
     profile = col.dpr_profiles(dpr)
     raw = dpr["zFactorFinal"].transpose("nbin", "nscan", "nray").values
+    below = dpr["nbin"].values[:, None, None] > dpr["binRealSurface"].values[None]
     assert profile.shape == (176, 10, 10)
-    assert np.isfinite(profile).all()
-    np.testing.assert_array_equal(profile[np.isfinite(raw)], raw[np.isfinite(raw)])
-    assert (profile[~np.isfinite(raw)] == col.PR_NO_ECHO_DBZ).all()
+    assert below.any() and col.footprint_valid(dpr).all()
+    assert np.isnan(profile[below]).all()
+    assert np.isfinite(profile[~below]).all()
+    echo = np.isfinite(raw) & ~below
+    np.testing.assert_array_equal(profile[echo], raw[echo])
+    assert (profile[~np.isfinite(raw) & ~below] == col.PR_NO_ECHO_DBZ).all()
+
+
+def test_missing_radar_data_is_not_no_echo():
+    """A footprint with missing rain type or a bad Ku qualityFlag is NaN, not the "no echo" floor."""
+    dpr = read_dpr_2a(DPR_TEMPLATE)
+    rain_type, quality = dpr["rain_type"].values.copy(), dpr["qualityFlag"].values.copy()
+    rain_type[0, 0], quality[1, 1] = -1, 2
+    dpr = dpr.assign(rain_type=(dpr["rain_type"].dims, rain_type), qualityFlag=(dpr["qualityFlag"].dims, quality))
+    profile = col.dpr_profiles(dpr)
+    assert np.isnan(profile[:, 0, 0]).all() and np.isnan(profile[:, 1, 1]).all()
+    assert col.footprint_valid(dpr).sum() == 98
 
 
 def test_gmi_at_real_footprints_keeps_fill():
@@ -252,33 +286,53 @@ def test_ids_unique_across_splits(built):
     assert len(ids) == len(set(ids)) == 12
 
 
-def test_resume_after_interruption(source_dir, built, tmp_path, monkeypatch):
-    """A build killed inside its second unit (after a partial append) resumes to the uninterrupted stores."""
-    reference, _ = built
+def test_resume_after_a_kill_between_array_writes(source_dir, tmp_path, monkeypatch):
+    """A kill inside an append leaves the arrays at different lengths (sample_id and label not yet grown); the
+    resumed build cuts every array back and equals an uninterrupted one."""
+    config = dataclasses.replace(CONFIG, validation_from="2030-01-01T00:00:00", test_from="2031-01-01T00:00:00")
+    sources = discover_sources(source_dir)
+    reference = build_datasets(sources, tmp_path / "reference", config, progress=False)
     calls = []
     original = stores.append_tiles
 
-    def failing_append(*args, **kwargs):
-        count = original(*args, **kwargs)
-        calls.append(count)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("simulated kill after a partial append")
-        return count
+    def killed_append(path, tiles, **kwargs):
+        calls.append(path)
+        before = stores.tile_count(path) or 0
+        original(path, tiles, **kwargs)
+        if len(calls) == 3:  # the append of disc tiles to full_ipr/train
+            group = zarr.open_group(path, mode="r+")
+            for name in ("sample_id", "label"):
+                group[name].resize((before, *group[name].shape[1:]))
+            raise KeyboardInterrupt("simulated kill between two array writes")
 
-    monkeypatch.setattr(stores, "append_tiles", failing_append)
-    sources = discover_sources(source_dir)
+    monkeypatch.setattr(stores, "append_tiles", killed_append)
     with pytest.raises(KeyboardInterrupt):
-        build_datasets(sources, tmp_path, CONFIG, progress=False)
+        build_datasets(sources, tmp_path / "root", config, progress=False)
     monkeypatch.setattr(stores, "append_tiles", original)
-    assert stores.tile_count(stores.store_path(tmp_path, "swath_mpr", "validation")) == 2  # written, not committed
-    report = build_datasets(sources, tmp_path, CONFIG, progress=False)
-    assert report.units_resumed == 1 and report.units_done == 3
+    lengths = stores.tile_lengths(stores.store_path(tmp_path / "root", "full_ipr", "train"))
+    assert lengths["sample_id"] == 4 and lengths["ir"] == 8
+    report = build_datasets(sources, tmp_path / "root", config, progress=False)
+    assert report.units_resumed == 2 and report.units_done == 2 and report.tiles == reference.tiles
     for kind in stores.KINDS:
-        for split in ("train", "validation"):
-            expected = stores.open_tiles(stores.store_path(reference, kind, split)).load()
-            actual = stores.open_tiles(stores.store_path(tmp_path, kind, split)).load()
-            xr.testing.assert_identical(actual, expected)
-    assert build_datasets(sources, tmp_path, CONFIG, progress=False).units_resumed == 4  # nothing left to do
+        expected = stores.open_tiles(stores.store_path(tmp_path / "reference", kind, "train")).load()
+        actual = stores.open_tiles(stores.store_path(tmp_path / "root", kind, "train")).load()
+        xr.testing.assert_identical(actual, expected)
+    assert build_datasets(sources, tmp_path / "root", config, progress=False).units_resumed == 4
+
+
+def test_resume_refuses_a_store_that_lost_tiles(source_dir, built, tmp_path):
+    """A store shorter than its committed count (deleted or replaced) stops the resume, naming it."""
+    root, _ = built
+    copy = tmp_path / "root"
+    shutil.copytree(root, copy)
+    path = stores.store_path(copy, "full_ipr", "train")
+    zarr.open_group(path, mode="r+")["ir"].resize((2, 8, 128, 128))
+    with pytest.raises(BuildError, match="ir hold fewer than the 4 committed") as info:
+        build_datasets(discover_sources(source_dir), copy, CONFIG, progress=False)
+    assert str(path) in str(info.value)
+    shutil.rmtree(path)
+    with pytest.raises(BuildError, match="committed tiles is gone"):
+        build_datasets(discover_sources(source_dir), copy, CONFIG, progress=False)
 
 
 def test_resume_refuses_other_settings(built):
@@ -316,9 +370,16 @@ def test_skips_missing_partners_and_empty_data(source_dir, tmp_path):
     report = build_datasets(sources, tmp_path / "root", CONFIG, progress=False)
     assert report.skipped == {"no_agri": 1, "no_gmi": 1, "agri_all_nan": 1}
     assert report.tiles == {"full_ipr/train": 4}
-    sources.cldas = []
+    cldas, sources.cldas = sources.cldas, []
     report = build_datasets(sources, tmp_path / "no_label", CONFIG, progress=False)
-    assert report.skipped == {"no_agri": 1, "no_gmi": 1, "agri_all_nan": 1, "no_label": 1}
+    assert report.skipped == {"no_agri": 1, "no_gmi": 1, "no_label": 2}
+    assert report.tiles == {}
+    # units that missed a partner are retried: with the CLDAS file added, the disc tiles appear
+    sources.cldas = cldas
+    report = build_datasets(sources, tmp_path / "no_label", CONFIG, progress=False)
+    assert report.units_resumed == 0 and report.units_done == 4
+    assert report.tiles == {"full_ipr/train": 4}
+    assert build_datasets(sources, tmp_path / "no_label", CONFIG, progress=False).units_resumed == 2
 
 
 def test_malformed_inputs_abort_naming_the_file(source_dir, tmp_path):
@@ -360,5 +421,19 @@ def test_build_from_a_simulated_archive(tmp_path):
     swath = stores.open_tiles(stores.store_path(tmp_path / "root", "swath_mpr", "train")).isel(tile=0).load()
     assert swath.attrs["simulated"] is True
     assert np.isfinite(swath["ir"]).mean() > 0.9 and np.isfinite(swath["pmw"]).mean() > 0.9
-    assert np.isfinite(swath["pr"]).all() and np.isfinite(swath["label"]).mean() > 0.5
+    assert np.isfinite(swath["pr"]).any("range_bin").all() and np.isfinite(swath["label"]).mean() > 0.5
+    assert np.isnan(swath["pr"].isel(range_bin=-1)).mean() > 0.5  # below the surface: missing
     assert (swath["gmi_file"].item(), swath["dpr_file"].item()) == (sources.gmi[0].name, sources.dpr[0].name)
+
+
+def test_duplicate_dpr_granules_keep_the_newest_version(tmp_path, caplog):
+    """Of a V06 and a V07 file of one granule the V07 is used; the dropped file is named in a WARNING."""
+    from satpy_prenet.training.builder.indexes import newest_by_granule
+
+    old = tmp_path / "old" / DPR_TEMPLATE.name.replace("V07A", "V06A")
+    new = tmp_path / "new" / DPR_TEMPLATE.name
+    for path in (old, new):
+        path.parent.mkdir()
+        shutil.copy(DPR_TEMPLATE, path)
+    assert newest_by_granule([new, old]) == {144: new}
+    assert str(old) in caplog.text and "not used" in caplog.text

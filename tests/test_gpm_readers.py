@@ -405,3 +405,12 @@ def test_renamed_file_reads_by_its_header(tmp_path, caplog):
         data = read_gmi_1c(path)
     assert data.attrs["file_name"] == GMI.name and data.attrs["source_file"] == str(path)
     assert GMI.name in caplog.text
+
+
+def test_dpr_quality_flag_is_ku(dpr7, dpr6):
+    """qualityFlag is read raw, Ku only for V07 (FS/FLG/qualityFlag[..., 0]), as is for V06."""
+    with h5py.File(DPR7, "r") as h5:
+        np.testing.assert_array_equal(dpr7["qualityFlag"].values, h5["FS/FLG/qualityFlag"][..., 0])
+    with h5py.File(DPR6, "r") as h5:
+        np.testing.assert_array_equal(dpr6["qualityFlag"].values, h5["NS/FLG/qualityFlag"][()])
+    assert dpr7["qualityFlag"].dims == ("nscan", "nray") and "simulation" not in dpr7.attrs

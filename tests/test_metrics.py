@@ -43,3 +43,34 @@ def test_block_csi_forgives_displacement_within_a_block_and_leaves_out_invalid_b
     assert np.isnan(csi_from_counts(np.zeros(3)))
     with pytest.raises(ValueError, match="equal images"):
         block_counts(np.zeros((4, 4)), np.zeros((4, 5)), 2)
+
+
+def test_streaming_scores_equal_the_pooled_scores():
+    from satpy_prenet.evaluation.metrics import StreamingScores, block_counts, csi_from_counts
+
+    rng = np.random.default_rng(0)
+    prediction = np.maximum(rng.gamma(0.5, 2.0, (6, 16, 16)) - 0.5, 0.0)
+    label = np.maximum(0.6 * prediction + rng.gamma(0.5, 2.0, prediction.shape) - 0.8, 0.0)
+    label[rng.random(label.shape) < 0.05] = np.nan
+    prediction[rng.random(label.shape) < 0.02] = np.inf
+    accumulator = StreamingScores(blocks=(4, 8))
+    for start in range(0, 6, 2):
+        accumulator.update(prediction[start:start + 2], label[start:start + 2])
+    expected, streamed = scores(prediction, label).to_dict(), accumulator.result().to_dict()
+    assert streamed["n_pixels"] == expected["n_pixels"] > 0
+    for key in ("rmse", "cc", "pod", "far", "csi"):
+        assert streamed[key] == pytest.approx(expected[key], rel=1e-9), key
+    assert 0.2 < streamed["cc"] < 0.99
+    assert accumulator.block_csi() == {f"csi{k}": csi_from_counts(block_counts(prediction, label, k)) for k in (4, 8)}
+
+
+def test_streaming_scores_constant_side_and_empty():
+    from satpy_prenet.evaluation.metrics import StreamingScores
+
+    accumulator = StreamingScores()
+    assert accumulator.result().n_pixels == 0 and np.isnan(accumulator.result().rmse)
+    accumulator.update(np.full(5, 0.3), np.array([0.0, 1.0, 2.0, 0.05, 4.0]))
+    accumulator.update(np.full(3, 0.3), np.array([0.2, 0.0, 1.0]))
+    assert accumulator.result().cc == 0.0 and accumulator.result().n_pixels == 8
+    with pytest.raises(ValueError, match="shape"):
+        accumulator.update(np.zeros(3), np.zeros(4))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import math
@@ -115,7 +116,7 @@ def pipeline(data, tmp_path_factory):
 
 
 def test_shipped_configs_load():
-    from satpy_prenet.training.build import BuildConfig
+    from satpy_prenet.training.builder import BuildConfig
 
     paper = load_config(REPO / "etc/training/paper.yaml")
     assert paper.model.preset == "paper" and paper.distill.optimizer == "rmsprop"
@@ -249,6 +250,7 @@ def test_swath_dataset_pads_normalises_and_loads_in_workers(data):
     sample = dataset[0]
     assert sample["ir"].shape == (8, ALONG, 64) and sample["pr"].shape == (176, ALONG, 64)
     assert sample["label"].shape == (ALONG, 64) and torch.isnan(sample["label"][:, ACROSS:]).all()
+    assert (sample["footprint"][:, :ACROSS] == 1).all() and (sample["footprint"][:, ACROSS:] == 0).all()
     assert torch.isfinite(sample["ir"]).all() and (sample["ir"][2, :4, :4] == 0).all()
     assert abs(float(sample["ir"][:, :, :ACROSS].mean())) < 1.0
     batches = list(DataLoader(dataset, batch_size=3, num_workers=2))
@@ -276,6 +278,8 @@ def test_dataset_errors_name_the_store(data, tmp_path):
 def test_pipeline_writes_checkpoints_logs_and_bundle(pipeline):
     import json
 
+    from satpy_prenet.training.checkpoints import load_checkpoint
+
     workdir, _, results = pipeline
     for stage in ("teacher", "distill", "adapt"):
         for head in ("classifier", "regressor"):
@@ -288,8 +292,13 @@ def test_pipeline_writes_checkpoints_logs_and_bundle(pipeline):
                 assert {"task", "kd", "rec"} <= set(record["train"])
             if stage == "adapt":
                 assert record["masks"]["count"] == COUNTS["train"]
-            assert results[stage][head].best_epoch == 1
+            best = load_checkpoint(folder / "best.pt")
+            assert results[stage][head].best_epoch == best["epoch"] == best["best"]["epoch"]
+            assert results[stage][head].best_value == pytest.approx(record["validation"][results[stage][head].metric],
+                                                                    nan_ok=True)
     assert results["export"]["bundle"] == workdir / "prenet-small.safetensors"
+    cache = json.loads((workdir / "checkpoints" / "normalisation.json").read_text())
+    assert cache["key"]["tiles"] == COUNTS["train"] and cache["key"]["kind"] == SWATH_MPR
 
 
 def test_bundle_round_trip_matches_in_memory_retriever(pipeline, data):
@@ -334,7 +343,9 @@ def test_lora_trains_only_adapters_and_decoder_and_merges_exactly(pipeline, data
     network = add_lora(student_network(config.model, "regressor"), rank=1, alpha=1.0)
     network.load_state_dict(adapted)
     trainable = {name for name, p in network.named_parameters() if p.requires_grad}
-    assert all("lora_" in name or ".ups." in name or ".head." in name for name in trainable)
+    assert all("lora_" in name or name[len(prefix):].startswith(("ups.", "head.")) for name in trainable), sorted(
+        trainable)
+    assert not any(".autoencoder.head." in name and "lora_" not in name for name in trainable)
     network.eval()
     x = torch.randn(2, 8, 32, 32)
     with torch.no_grad():
@@ -347,7 +358,7 @@ def test_lora_trains_only_adapters_and_decoder_and_merges_exactly(pipeline, data
 
 def test_resume_equals_uninterrupted_run_and_masks_survive_workers(data, tmp_path):
     """Two adapt epochs (the second masked), straight vs one epoch + --resume with 2 DataLoader workers."""
-    from satpy_prenet.training.checkpoints import load_checkpoint
+    from satpy_prenet.training.checkpoints import CheckpointError, load_checkpoint
     from satpy_prenet.training.stages import run_stage
 
     base = tmp_path / "base"
@@ -374,9 +385,9 @@ def test_resume_equals_uninterrupted_run_and_masks_survive_workers(data, tmp_pat
         assert torch.equal(b["masks"]["masks"][key], mask)
     lines = (interrupted / "checkpoints/adapt-classifier/metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2
-    with pytest.raises(Exception, match="pass --resume"):
+    with pytest.raises(CheckpointError, match="pass --resume"):
         run_stage("adapt", config, straight, data=data, heads=("classifier",), device="cpu")
-    with pytest.raises(Exception, match="changed configuration"):
+    with pytest.raises(CheckpointError, match="changed configuration"):
         run_stage("adapt", tiny_config(epochs=3, lr=0.5), straight, data=data, heads=("classifier",),
                   device="cpu", resume=True)
 
@@ -422,3 +433,339 @@ def test_cli_reports_missing_inputs_and_mismatched_bands(pipeline, tmp_path):
     assert result.exit_code == 1 and "trained with bands" in result.output
     result = runner.invoke(main, ["--help"])
     assert all(name in result.output for name in ("teacher", "distill", "adapt", "export"))
+
+
+def test_config_rejects_negative_weights():
+    for key, value in (("lora_alpha", 0), ("weight_decay", -1e-4), ("lambda_kd", -0.1), ("gamma_rec", -1)):
+        with pytest.raises(ConfigError, match=f"{key} must"):
+            StageConfig.from_dict({key: value})
+
+
+# --- losses on padded swath tiles and validation ---------------------------------------------------------------------
+
+
+def test_distillation_losses_ignore_the_across_track_padding():
+    from satpy_prenet.training.losses import feature_kd, reconstruction_loss
+
+    gen = torch.Generator().manual_seed(1)
+    footprint = torch.zeros(2, 16, 32)
+    footprint[:, :, :24] = 1  # 24 real columns padded to 32: 12, 6 and 3 real feature columns at strides 2, 4, 8
+    shapes = ((4, 8, 16), (6, 4, 8), (8, 2, 4))
+    student = [torch.randn(2, *shape, generator=gen) for shape in shapes]
+    teacher = [torch.randn(2, *shape, generator=gen) for shape in shapes]
+    real = [feature[..., : 24 // 2 ** (scale + 1)] for scale, feature in enumerate(student)]
+    real_teacher = [feature[..., : 24 // 2 ** (scale + 1)] for scale, feature in enumerate(teacher)]
+    for feature in student:  # garbage on the padding must not change anything
+        feature[..., feature.shape[-1] * 3 // 4:] = 1e3
+    options = {"temperature": 3.0, "weights": (1.0, 2.0, 4.0)}
+    expected = feature_kd(real, real_teacher, **options)
+    assert feature_kd(student, teacher, footprint=footprint, **options).item() == pytest.approx(expected.item())
+    assert feature_kd(student, teacher, **options).item() != pytest.approx(expected.item())
+    assert reconstruction_loss(student, teacher, footprint=footprint).item() == pytest.approx(
+        reconstruction_loss(real, real_teacher).item())
+
+
+def test_teacher_batch_norm_statistics_stay_unchanged_while_distilling():
+    from satpy_prenet.training.common import teacher_network
+    from satpy_prenet.training.config import ModelSection
+    from satpy_prenet.training.distill import DistillTask
+
+    model = ModelSection()
+    task = DistillTask("classifier", model, StageConfig(), teacher_network(model, "classifier"))
+    before = {name: value.clone() for name, value in task.teacher.state_dict().items()}
+    task.set_train_mode(True)
+    gen = torch.Generator().manual_seed(0)
+    batch = {"ir": torch.randn(2, 8, 16, 32, generator=gen), "pmw": torch.randn(2, 13, 16, 32, generator=gen),
+             "pr": torch.randn(2, 176, 16, 32, generator=gen), "geo": torch.randn(2, 3, 16, 32, generator=gen),
+             "label": torch.rand(2, 16, 32, generator=gen), "footprint": torch.ones(2, 16, 32)}
+    loss, _, _ = task.training_loss(task.model, batch, None)
+    loss.backward()
+    assert not task.teacher.training and task.model.training
+    assert all(parameter.grad is None for parameter in task.teacher.parameters())
+    for name, value in task.teacher.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_classifier_validation_counts_probability_one_half_as_rain():
+    from satpy_prenet.training.validation import ValidationScores
+
+    scores = ValidationScores("classifier")
+    scores.update(torch.zeros(1, 2, 1, 2), torch.tensor([[[0.1, 0.0]]]))  # P(rain) = 0.5 everywhere
+    result = scores.result()
+    assert result["pod"] == 1.0 and result["far"] == 0.5 and result["csi"] == 0.5
+
+
+# --- the loop: non-finite losses, scaler overflow, resume, metrics log -----------------------------------------------
+
+
+class _TinyTask:
+    """A 1x1 convolution regressing the label: the loop without the cost of a PRE-Net."""
+
+    stage, head, regressor_pixels = "teacher", "regressor", "valid"
+
+    def __init__(self, scale: float = 1.0) -> None:
+        torch.manual_seed(0)
+        self.model = torch.nn.Conv2d(1, 1, 1)
+        self.scale = scale
+
+    def set_train_mode(self, training):
+        self.model.train(training)
+
+    def training_loss(self, network, batch, mask):
+        from satpy_prenet.training.losses import task_loss
+
+        loss, loss_map = task_loss("regressor", network(batch["x"]) * self.scale, batch["label"], "valid")
+        return loss, {"task": loss.detach()}, loss_map
+
+    def predict(self, batch):
+        return self.model(batch["x"])
+
+
+def _tiny_trainer(directory, *, task=None, context=None, model=None, **changes):
+    from satpy_prenet.training.config import ModelSection
+    from satpy_prenet.training.distributed import DistContext
+    from satpy_prenet.training.trainer import Trainer
+
+    gen = torch.Generator().manual_seed(0)
+    samples = [{"sample_id": f"s{i}", "x": torch.randn(1, 4, 4, generator=gen),
+                "label": torch.rand(4, 4, generator=gen)} for i in range(4)]
+    config = StageConfig(**{"epochs": 1, "batch_size": 2, "optimizer": "adamw", "lr": 1e-2, "lr_halving_epochs": 0,
+                            **changes})
+    return Trainer(task or _TinyTask(), config, train_set=samples, validation_set=samples, directory=directory,
+                   context=context or DistContext(), extras={"model_section": (model or ModelSection()).to_dict()})
+
+
+def test_a_non_finite_loss_on_another_process_stops_this_one_before_backward(tmp_path):
+    from satpy_prenet.training.distributed import DistContext
+
+    class OtherProcessFails(DistContext):
+        def all_reduce_sum(self, values):
+            return values + 1  # the summed flag: one other process saw a non-finite loss
+
+    trainer = _tiny_trainer(tmp_path, context=OtherProcessFails())
+    weight = trainer.task.model.weight.detach().clone()
+    with pytest.raises(FloatingPointError, match="non-finite on 1 process"):
+        trainer.fit()
+    assert torch.equal(trainer.task.model.weight, weight) and trainer.task.model.weight.grad is None
+    with pytest.raises(FloatingPointError, match=r"non-finite on 1 process\(es\) in epoch 1 \(here: (inf|nan)\)"):
+        _tiny_trainer(tmp_path / "inf", task=_TinyTask(scale=math.inf)).fit()
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before:UserWarning")
+def test_an_overflow_of_the_scaled_gradients_does_not_stop_the_run(tmp_path):
+    trainer = _tiny_trainer(tmp_path, task=_TinyTask(scale=1e6), epochs=2)
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**120)  # scaled gradients overflow float32
+    result = trainer.fit()
+    assert result.epochs == 2 and trainer.scaler.get_scale() < 2.0**120  # steps were skipped, the scale backed off
+    assert all(math.isfinite(record["train"]["loss"]) for record in result.history)
+
+
+def test_resume_refuses_a_tampered_or_incompatible_last_checkpoint(tmp_path):
+    from satpy_prenet.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+    from satpy_prenet.training.config import ModelSection
+
+    _tiny_trainer(tmp_path).fit()
+    last = tmp_path / "last.pt"
+    original = load_checkpoint(last)
+
+    def tampered(change):
+        state = copy.deepcopy({key: value for key, value in original.items()
+                               if key not in ("format", "format_version")})
+        change(state)
+        save_checkpoint(last, state)
+
+    cases = [(lambda state: state.pop("optimizer"), "lacks optimizer"),
+             (lambda state: state.pop("rng"), "lacks rng"),
+             (lambda state: state.update(model={"weight": torch.zeros(2, 1, 1, 1)}), "does not fit this run"),
+             (lambda state: state.update(optimizer={"state": {}, "param_groups": []}), "does not fit this run"),
+             (lambda state: state["model_section"].update(bands=list(reversed(PAPER_BANDS))), "bands"),
+             (lambda state: state["model_section"].update(preset="paper"), "preset: paper -> small")]
+    for change, message in cases:
+        tampered(change)
+        with pytest.raises(CheckpointError, match=f"last.pt: cannot resume.*{message}"):
+            _tiny_trainer(tmp_path, epochs=2).fit(resume=True)
+    save_checkpoint(last, {key: value for key, value in original.items() if key not in ("format", "format_version")})
+    with pytest.raises(CheckpointError, match="last.pt: cannot resume, the model section changed"):
+        _tiny_trainer(tmp_path, epochs=2, model=ModelSection(regressor_pixels="valid")).fit(resume=True)
+    assert _tiny_trainer(tmp_path, epochs=2).fit(resume=True).epochs == 2
+
+
+def test_metrics_log_follows_the_checkpoints(tmp_path, monkeypatch):
+    import json
+
+    from satpy_prenet.training import trainer as trainer_module
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"epoch": 1, "stale": true}\n{"epoch": 2}\n{"epo')  # left by a removed run
+    _tiny_trainer(tmp_path).fit()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [record["epoch"] for record in records] == [1] and "stale" not in records[0]
+    with log.open("a") as stream:
+        stream.write('{"epoch": 2, "interrupted": true}\n{"epoch": 3')  # an epoch logged after the last checkpoint
+    _tiny_trainer(tmp_path, epochs=2).fit(resume=True)
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2]
+
+    def failing_save(path, state):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        _tiny_trainer(tmp_path, epochs=3).fit(resume=True)
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2]  # no line without checkpoint
+
+
+# --- normalisation, export --------------------------------------------------------------------------------------------
+
+
+def test_normalisation_is_computed_in_one_pass_and_cached(data, tmp_path, monkeypatch):
+    from satpy_prenet.data.stores import channel_statistics, open_tiles
+    from satpy_prenet.training import datasets
+
+    path = store_path(data, SWATH_MPR, "train")
+    cache = tmp_path / "normalisation.json"
+    first = datasets.cached_normalisation(cache, path, SWATH_MPR, bands=PAPER_BANDS[::-1])
+    tiles = open_tiles(path, SWATH_MPR)
+    for name in ("ir", "pr"):
+        mean, std = channel_statistics(tiles, name)
+        order = slice(None, None, -1) if name == "ir" else slice(None)
+        np.testing.assert_allclose(first.stats[name][0], mean[order], rtol=1e-6)
+        np.testing.assert_allclose(np.maximum(first.stats[name][1], 1.0) * (std[order] >= 1e-6),
+                                   np.maximum(std[order], 1.0) * (std[order] >= 1e-6), rtol=1e-6)
+
+    def no_recomputation(*args, **kwargs):
+        raise AssertionError("the cached statistics were computed again")
+
+    monkeypatch.setattr(datasets, "compute_normalisation", no_recomputation)
+    assert datasets.cached_normalisation(cache, path, SWATH_MPR, bands=PAPER_BANDS[::-1]) == first
+    with pytest.raises(AssertionError, match="computed again"):  # other bands: another key
+        datasets.cached_normalisation(cache, path, SWATH_MPR, bands=PAPER_BANDS)
+
+
+def test_threshold_maximises_the_csi_of_the_product_rule(tmp_path):
+    from satpy_prenet.training.common import StageRun
+    from satpy_prenet.training.distributed import DistContext
+    from satpy_prenet.training.export import choose_threshold
+
+    class Stub(torch.nn.Module):
+        """Channel 0: P(rain); channel 1: the regressed rate."""
+
+        probability_threshold = 0.5
+
+        def forward(self, bt):
+            probability, rate = bt[:, 0], bt[:, 1]
+            return probability, torch.where(probability >= self.probability_threshold, rate, torch.zeros_like(rate))
+
+    # two rainy pixels (P 0.9 and 0.3), three dry ones that the classifier doubts (P 0.4) but the regressor calls dry
+    ir = torch.tensor([[[[0.9, 0.3, 0.4, 0.4, 0.4]], [[1.0, 1.0, 0.0, 0.0, 0.0]]]])
+    dataset = [{"ir": ir[0], "label": torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0]])}]
+    run = StageRun(config=tiny_config(), workdir=tmp_path, data=tmp_path, context=DistContext())
+    stub = Stub()
+    threshold, csi = choose_threshold(stub, dataset, run)
+    assert threshold <= 0.3 and csi == 1.0  # the classifier alone would pick 0.45 (CSI 0.5)
+    assert stub.probability_threshold == 0.5
+    dry = [{"ir": torch.zeros(2, 1, 3), "label": torch.zeros(1, 3)}]
+    threshold, csi = choose_threshold(stub, dry, run)
+    assert threshold == 0.05 and math.isnan(csi)
+
+
+def test_provenance_stages_take_epochs_from_last_and_best_epoch_from_best(tmp_path):
+    from satpy_prenet.training.checkpoints import save_checkpoint, stage_dir
+    from satpy_prenet.training.common import StageRun, load_stage_weights
+    from satpy_prenet.training.config import HEADS, TRAINING_STAGES
+    from satpy_prenet.training.distributed import DistContext
+    from satpy_prenet.training.export import _stages
+
+    config = tiny_config()
+    for stage in TRAINING_STAGES:
+        for head in HEADS:
+            common = {"stage": stage, "head": head, "model": {}, "metric": "csi",
+                      "model_section": config.model.to_dict()}
+            save_checkpoint(stage_dir(tmp_path, stage, head) / "last.pt",
+                            {**common, "epoch": 5, "best": {"epoch": 2, "value": 0.4}})
+            save_checkpoint(stage_dir(tmp_path, stage, head) / "best.pt",
+                            {**common, "epoch": 2, "best": {"epoch": 2, "value": 0.4}})
+    run = StageRun(config=config, workdir=tmp_path, data=tmp_path, context=DistContext())
+    adapted = {head: load_stage_weights(run, "adapt", head) for head in HEADS}
+    record = _stages(run, adapted)
+    assert len(record) == 6
+    assert all(item == {"epochs": 5, "best_epoch": 2, "metric": "csi", "value": 0.4} for item in record.values())
+
+
+# --- Rand- and Non-MaskTune through Stage II ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["rand", "none"])
+def test_rand_and_non_masktune_adapt_runs(pipeline, data, tmp_path, mode):
+    import json
+
+    from satpy_prenet.training.checkpoints import load_checkpoint
+    from satpy_prenet.training.stages import run_stage
+
+    base, _, _ = pipeline
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "distill-regressor").symlink_to(base / "checkpoints" / "distill-regressor")
+    config = tiny_config(masktune=mode, epochs=2, warmup_epochs=1, max_steps_per_epoch=1)
+    result = run_stage("adapt", config, tmp_path, data=data, heads=("regressor",), device="cpu")["regressor"]
+    records = [json.loads(line) for line in (result.directory / "metrics.jsonl").read_text().splitlines()]
+    masks = load_checkpoint(result.directory / "last.pt")["masks"]["masks"]
+    assert [record["epoch"] for record in records] == [1, 2]
+    if mode == "none":
+        assert "masks" not in records[-1] and masks == {}
+    else:
+        assert 4 <= records[-1]["masks"]["count"] == len(masks) <= COUNTS["train"]  # one batch of 4 per epoch
+        assert 0 < records[-1]["masks"]["keep_fraction"] < 1
+
+
+# --- the command line -------------------------------------------------------------------------------------------------
+
+
+def test_cli_verbosity_levels_and_all_shows_step_times(tmp_path, monkeypatch):
+    import logging
+
+    from satpy_prenet.training import cli
+
+    root = logging.getLogger()
+    level = root.level
+    runner = CliRunner()
+    try:
+        for flags, expected in (([], logging.WARNING), (["-v"], logging.INFO), (["-vv"], logging.DEBUG),
+                                (["-vvv"], logging.DEBUG)):
+            assert runner.invoke(cli.main, [*flags, "export", "--help"]).exit_code == 0
+            assert root.level == expected, flags
+
+        def fake_run_all(config, workdir, *, on_step, progress, **options):
+            assert progress
+            on_step("build", 1.25)
+            return {"bundle": workdir / "bundle.safetensors", "seconds": {"build": 1.25}}
+
+        monkeypatch.setattr(cli, "run_all", fake_run_all)
+        config = tmp_path / "tiny.yaml"
+        config.write_text("model: {preset: small}\n")
+        result = runner.invoke(cli.main, ["all", "--config", str(config), "--workdir", str(tmp_path), "--simulate"])
+        assert result.exit_code == 0 and "build: 1.2 s" in result.output, result.output
+        for command in (["all", "--simulate"], ["build", "--sources", str(tmp_path)]):
+            result = runner.invoke(cli.main, [command[0], "--config", str(config), "--workdir", str(tmp_path),
+                                              *command[1:]], env={"WORLD_SIZE": "2"})
+            assert result.exit_code == 2 and "without torchrun" in result.output, result.output
+    finally:
+        root.setLevel(level)
+
+
+def test_peft_is_only_needed_for_lora(monkeypatch):
+    import subprocess
+    import sys
+
+    from satpy_prenet.training.common import student_network
+    from satpy_prenet.training.config import ModelSection
+    from satpy_prenet.training.lora import add_lora
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # as if peft were not installed
+    with pytest.raises(ConfigError, match=r'pip install "satpy-prenet\[training\]"'):
+        add_lora(student_network(ModelSection(), "regressor"), rank=1, alpha=1.0)
+    script = ("import sys; sys.modules['peft'] = None\n"
+              "from click.testing import CliRunner\n"
+              "from satpy_prenet.training.cli import main\n"
+              "for args in (['--help'], ['build', '--help'], ['adapt', '--help']):\n"
+              "    result = CliRunner().invoke(main, args)\n"
+              "    assert result.exit_code == 0, (args, result.output)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

@@ -6,14 +6,16 @@ satpy. Methods and their reasons:
 
 * **AGRI IR at the footprints** (:func:`agri_at_footprints`): the AGRI pixel whose 4 km cell contains the footprint
   centre (pyresample ``AreaDefinition.get_array_indices_from_lonlat``: exact nearest on the native grid, no k-d tree
-  over millions of disc pixels); footprints farther than ``radius_m`` from that pixel's centre (or off the file's
-  area) get NaN.
+  over millions of disc pixels). A footprint off the file's area, or whose pixel is off the Earth disc, gets NaN.
+  No distance limit is applied: the containing cell is by definition the nearest pixel, and AGRI pixels at high
+  viewing angles reach 9-14 km from their centre to their corners, so any fixed limit would blank valid footprints.
 * **GMI at the footprints** (:func:`gmi_at_footprints`): nearest S1 footprint and, separately, nearest S2 footprint
   (pyresample ``kd_tree`` between ``SwathDefinition`` s), within :data:`GMI_RADIUS_M`, 9 + 4 = 13 channels in file
-  order.
-* **DPR profiles** (:func:`dpr_profiles`): ``zFactorFinal`` transposed to (bin, scan, ray); a footprint with valid
-  geolocation and scan time whose bin is fill holds "no echo" and gets :data:`PR_NO_ECHO_DBZ`; NaN only where the
-  footprint itself is missing.
+  order; GMI footprints with ``Quality`` < 0, missing geolocation or any NaN Tc of their swath are not used.
+* **DPR profiles** (:func:`dpr_profiles`): ``zFactorFinal`` transposed to (bin, scan, ray). In a valid footprint
+  (:func:`footprint_valid`: scan time, geolocation, ``rain_type`` not missing, Ku ``qualityFlag`` not bad) a fill
+  bin above the surface holds "no echo" and gets :data:`PR_NO_ECHO_DBZ`; bins below ``binRealSurface`` (under the
+  ground) and every bin of an invalid footprint are NaN (missing).
 * **CLDAS labels** (:func:`label_at`): the value of the 0.0625-degree cell containing the point, NaN outside the
   grid. :func:`cldas_data_time` picks the hour: CLDAS names an hour by its END (data time 08 = 07:00-08:00 UTC, the
   reader's assumption), and the label of an AGRI scan is the hour whose period [end - 1 h, end) contains the scan's
@@ -30,6 +32,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import h5py
 import numpy as np
 import xarray as xr
 from pyresample import kd_tree
@@ -44,16 +47,12 @@ LOG = logging.getLogger(__name__)
 #: 0 dBZ lies below every real echo and stays distinct from it, while it is close enough to the echo range that
 #: normalisation is not dominated by the floor (unlike -9999 or -30).
 PR_NO_ECHO_DBZ = 0.0
-#: Largest distance (m) from a footprint to the centre of the AGRI pixel containing it: a 4 km pixel seen at up to
-#: about 60 degrees viewing angle reaches about 5 km from its centre.
-AGRI_RADIUS_M = 6000.0
 #: Search radius (m) for the nearest GMI footprint: S1 samples about 13.5 km along and 4-11 km across track.
 GMI_RADIUS_M = 15000.0
 #: Geo channels of Swath-MPR, in order.
 GEO_CHANNELS = ("elevation", "latitude", "longitude")
 #: Number of full-disc lines / columns of the 4 km AGRI grid; the disc centre lies between pixels 1373 and 1374.
 DISC_SIZE = 2748
-_EARTH_RADIUS_M = 6371000.0
 
 
 def load_agri_ir(path: str | Path, bands: Sequence[str], platform: str) -> xr.DataArray:
@@ -65,10 +64,11 @@ def load_agri_ir(path: str | Path, bands: Sequence[str], platform: str) -> xr.Da
         platform: ``FY-4A`` or ``FY-4B`` (from the file name).
 
     Returns:
-        Lazy (dask) float32 DataArray (band, y, x), band coordinate = band keys; ``attrs``: ``area``
-        (pyresample AreaDefinition), ``platform``, ``start_time``, ``end_time`` (naive UTC datetimes), ``line0`` and
-        ``column0`` (global 0-based position of the file's first line and column on the full disc,
-        :func:`disc_offsets`) and ``source_file``.
+        Lazy (dask) float32 DataArray (band, y, x), band coordinate = band keys; nothing is computed, so slicing it
+        reads only the pixels needed. ``attrs``: ``area`` (pyresample AreaDefinition), ``platform``, ``start_time``,
+        ``end_time`` (naive UTC datetimes), ``line0`` and ``column0`` (global 0-based position of the file's first
+        line and column on the full disc, :func:`disc_offsets`), ``source_file`` and, for a simulated file,
+        ``simulation`` (its root ``Simulation`` attribute).
     """
     from satpy import Scene  # satpy is slow to import; only the builder needs it
 
@@ -81,8 +81,20 @@ def load_agri_ir(path: str | Path, bands: Sequence[str], platform: str) -> xr.Da
     stacked = xr.concat([array.astype(np.float32).drop_vars(["crs"], errors="ignore") for array in arrays],
                         dim="band")
     attrs = {"area": area, "platform": platform, "start_time": arrays[0].attrs["start_time"],
-             "end_time": arrays[0].attrs["end_time"], "line0": line0, "column0": column0, "source_file": str(path)}
+             "end_time": arrays[0].attrs["end_time"], "line0": line0, "column0": column0, "source_file": str(path),
+             **_simulation(path)}
     return xr.DataArray(stacked.data, dims=("band", "y", "x"), coords={"band": list(bands)}, attrs=attrs)
+
+
+def _simulation(path: str | Path) -> dict[str, str]:
+    """``{"simulation": text}`` for an HDF5 file with a root ``Simulation`` attribute, else empty."""
+    with h5py.File(path, "r") as h5:
+        for key, value in h5.attrs.items():
+            if key.lower() == "simulation":
+                value = np.squeeze(value)
+                value = value.item() if isinstance(value, np.ndarray) else value
+                return {"simulation": value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)}
+    return {}
 
 
 def disc_offsets(area: AreaDefinition, disc_size: int = DISC_SIZE) -> tuple[int, int]:
@@ -97,13 +109,12 @@ def disc_offsets(area: AreaDefinition, disc_size: int = DISC_SIZE) -> tuple[int,
     return line0, column0
 
 
-def agri_indices(area: AreaDefinition, lon: np.ndarray, lat: np.ndarray,
-                 radius_m: float = AGRI_RADIUS_M) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def agri_indices(area: AreaDefinition, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row and column of the AGRI pixel containing each point, and where that is valid.
 
     Returns:
         ``(rows, cols, valid)`` of the shape of ``lon``; ``valid`` is False off the area, for NaN points and where
-        the pixel centre lies farther than ``radius_m`` from the point.
+        the containing pixel's centre is off the Earth disc (no finite longitude / latitude).
     """
     lon = np.asarray(lon, dtype=np.float64)
     lat = np.asarray(lat, dtype=np.float64)
@@ -116,35 +127,32 @@ def agri_indices(area: AreaDefinition, lon: np.ndarray, lat: np.ndarray,
     col, row = area.get_array_indices_from_lonlat(lon[finite], lat[finite])
     inside = ~np.ma.getmaskarray(col) & ~np.ma.getmaskarray(row)
     col, row = np.ma.getdata(col).astype(np.intp), np.ma.getdata(row).astype(np.intp)
-    centre_lon, centre_lat = area.get_lonlat_from_array_coordinates(col[inside], row[inside]) if inside.any() \
-        else (np.empty(0), np.empty(0))
-    near = np.zeros(inside.shape, bool)
-    near[inside] = great_circle_m(lon[finite][inside], lat[finite][inside], centre_lon, centre_lat) <= radius_m
-    rows[finite], cols[finite], valid[finite] = np.where(near, row, 0), np.where(near, col, 0), near
+    on_disc = np.zeros(inside.shape, bool)
+    if inside.any():
+        centre_lon, centre_lat = area.get_lonlat_from_array_coordinates(col[inside], row[inside])
+        on_disc[inside] = np.isfinite(centre_lon) & np.isfinite(centre_lat) & (np.abs(centre_lat) <= 90)
+    rows[finite], cols[finite], valid[finite] = np.where(on_disc, row, 0), np.where(on_disc, col, 0), on_disc
     return rows, cols, valid
 
 
-def great_circle_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
-    """Great-circle distance in metres on a sphere of the mean Earth radius (haversine)."""
-    lon1, lat1, lon2, lat2 = (np.deg2rad(np.asarray(value, dtype=np.float64)) for value in (lon1, lat1, lon2, lat2))
-    half = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(half, 0.0, 1.0)))
+def agri_at_footprints(ir: np.ndarray | xr.DataArray, area: AreaDefinition, lon: np.ndarray,
+                       lat: np.ndarray) -> np.ndarray:
+    """AGRI IR (band, y, x) at footprints (scan, ray) -> (band, scan, ray), NaN off the area or the disc.
 
-
-def agri_at_footprints(ir: np.ndarray, area: AreaDefinition, lon: np.ndarray, lat: np.ndarray,
-                       radius_m: float = AGRI_RADIUS_M) -> np.ndarray:
-    """AGRI IR (band, y, x) at footprints (scan, ray) -> (band, scan, ray), NaN where no pixel is near.
+    Only the bounding box of the footprints' pixels is taken from ``ir``, so a lazy (dask) array reads just that.
 
     Args:
-        ir: Values on ``area`` (band, y, x), as :func:`load_agri_ir` returns them (computed).
+        ir: Values on ``area`` (band, y, x), as :func:`load_agri_ir` returns them (lazy or computed).
         area: The AGRI file's area.
         lon: Footprint longitudes (scan, ray).
         lat: Footprint latitudes (scan, ray).
-        radius_m: Largest distance from a footprint to its pixel's centre.
     """
-    rows, cols, valid = agri_indices(area, lon, lat, radius_m)
-    out = np.asarray(ir)[:, rows, cols].astype(np.float32)
-    out[:, ~valid] = np.nan
+    rows, cols, valid = agri_indices(area, lon, lat)
+    out = np.full((ir.shape[0], *np.shape(lon)), np.nan, np.float32)
+    if valid.any():
+        row0, col0 = rows[valid].min(), cols[valid].min()
+        box = np.asarray(ir[:, row0:rows[valid].max() + 1, col0:cols[valid].max() + 1], dtype=np.float32)
+        out[:, valid] = box[:, rows[valid] - row0, cols[valid] - col0]
     return out
 
 
@@ -155,7 +163,7 @@ def swath_nearest(source_lon: np.ndarray, source_lat: np.ndarray, values: np.nda
     Args:
         source_lon: Source longitudes (scan, pixel); NaN marks missing footprints, which are never used.
         source_lat: Source latitudes.
-        values: Source values (scan, pixel, channel).
+        values: Source values (scan, pixel, channel); footprints with any NaN value are never used either.
         lon: Target longitudes (scan, ray); NaN gives NaN.
         lat: Target latitudes.
         radius_m: Search radius.
@@ -165,7 +173,7 @@ def swath_nearest(source_lon: np.ndarray, source_lat: np.ndarray, values: np.nda
     """
     channels = values.shape[-1]
     out = np.full((channels, *np.shape(lon)), np.nan, np.float32)
-    good_source = np.isfinite(source_lon) & np.isfinite(source_lat)
+    good_source = np.isfinite(source_lon) & np.isfinite(source_lat) & np.isfinite(values).all(axis=-1)
     good_target = np.isfinite(lon) & np.isfinite(lat)
     if not good_source.any() or not good_target.any():
         return out
@@ -182,14 +190,20 @@ def gmi_at_footprints(gmi: xr.Dataset, lon: np.ndarray, lat: np.ndarray,
                       radius_m: float = GMI_RADIUS_M) -> np.ndarray:
     """GMI Tc of S1 and S2 (each from its own nearest footprint) at DPR footprints -> (13 channels, scan, ray).
 
+    Footprints with ``Quality`` < 0 or a NaN Tc are skipped, so the nearest usable footprint is taken.
+
     Args:
         gmi: As :func:`satpy_prenet.data.gpm.read_gmi_1c` returns (may be cut to a range of scans).
         lon: Footprint longitudes (scan, ray).
         lat: Footprint latitudes.
         radius_m: Search radius.
     """
-    parts = [swath_nearest(gmi[f"{swath}_Longitude"].values, gmi[f"{swath}_Latitude"].values,
-                           gmi[f"{swath}_Tc"].values, lon, lat, radius_m) for swath in ("S1", "S2")]
+    parts = []
+    for swath in ("S1", "S2"):
+        usable = gmi[f"{swath}_Quality"].values >= 0
+        tc = np.where(usable[..., None], gmi[f"{swath}_Tc"].values, np.float32(np.nan))
+        parts.append(swath_nearest(gmi[f"{swath}_Longitude"].values, gmi[f"{swath}_Latitude"].values, tc, lon, lat,
+                                   radius_m))
     return np.concatenate(parts, axis=0)
 
 
@@ -201,9 +215,9 @@ def gmi_channel_labels(gmi: xr.Dataset) -> list[str]:
 def dpr_profiles(dpr: xr.Dataset, floor_dbz: float = PR_NO_ECHO_DBZ) -> np.ndarray:
     """Ku reflectivity profiles (scan, ray, bin) -> (bin, scan, ray) with "no echo" set to ``floor_dbz``.
 
-    A footprint is valid when its scan time and geolocation are known; there, a fill bin means the algorithm found
-    no precipitation echo (``rain_type`` no_rain, or above the storm top / below the clutter-free bottom) and gets
-    the floor. NaN stays only where the footprint is missing.
+    In a valid footprint (:func:`footprint_valid`) a fill bin above the surface means the algorithm found no
+    precipitation echo (``rain_type`` no_rain, or above the storm top / in the clutter) and gets the floor. Bins
+    below ``binRealSurface`` (under the ground) and all bins of an invalid footprint are NaN (missing).
 
     Args:
         dpr: As :func:`satpy_prenet.data.gpm.read_dpr_2a` returns (may be cut to a range of scans).
@@ -213,13 +227,25 @@ def dpr_profiles(dpr: xr.Dataset, floor_dbz: float = PR_NO_ECHO_DBZ) -> np.ndarr
     valid = footprint_valid(dpr)
     profile = np.where(valid[..., None] & ~np.isfinite(profile), np.float32(floor_dbz), profile)
     profile[~valid] = np.nan
+    if "binRealSurface" in dpr:
+        surface = dpr["binRealSurface"].transpose("nscan", "nray").values
+        with np.errstate(invalid="ignore"):
+            profile[dpr["nbin"].values[None, None, :] > surface[..., None]] = np.nan
     return np.ascontiguousarray(np.moveaxis(profile, -1, 0))
 
 
 def footprint_valid(dpr: xr.Dataset) -> np.ndarray:
-    """True for DPR footprints (scan, ray) with a scan time and finite geolocation."""
+    """True for DPR footprints (scan, ray) that hold data.
+
+    That is: a scan time, finite geolocation, ``rain_type`` not missing (-1) and, where the dataset has it, a Ku
+    ``qualityFlag`` of 0 or 1 (2 = bad, -99 = fill).
+    """
     time_ok = ~np.isnat(dpr["time"].values)
-    return (np.isfinite(dpr["Latitude"].values) & np.isfinite(dpr["Longitude"].values) & time_ok[:, None])
+    valid = (np.isfinite(dpr["Latitude"].values) & np.isfinite(dpr["Longitude"].values) & time_ok[:, None]
+             & (dpr["rain_type"].values >= 0))
+    if "qualityFlag" in dpr:
+        valid &= np.isin(dpr["qualityFlag"].values, (0, 1))
+    return valid
 
 
 def cldas_data_time(scan_start: dt.datetime) -> dt.datetime:
@@ -262,12 +288,12 @@ def geo_channels(dem: xr.DataArray, lon: np.ndarray, lat: np.ndarray) -> np.ndar
 
 def match_agri_file(scan_times: np.ndarray, lon: np.ndarray, lat: np.ndarray,
                     candidates: Sequence[tuple[dt.datetime, AreaDefinition]],
-                    max_difference: dt.timedelta) -> int | None:
+                    max_difference: dt.timedelta, min_fraction: float = 0.0) -> int | None:
     """Index of the AGRI file that serves a block of DPR scans, or None.
 
     A candidate serves when its nominal scan start is within ``max_difference`` of every valid scan time of the
-    block and at least one footprint lies in its area. Among those, the one holding most footprints wins, then the
-    one closest in time (then the first).
+    block and its area (on the disc) holds at least ``min_fraction`` of the footprints (and at least one). Among
+    those, the one closest in time wins (then the one holding most footprints, then the first).
 
     Args:
         scan_times: Scan times of the block (datetime64; NaT ignored).
@@ -275,6 +301,7 @@ def match_agri_file(scan_times: np.ndarray, lon: np.ndarray, lat: np.ndarray,
         lat: Footprint latitudes.
         candidates: (nominal scan start, area) of each AGRI file.
         max_difference: Largest allowed time difference.
+        min_fraction: Least fraction of the block's footprints the file must hold.
     """
     times = np.asarray(scan_times, dtype="datetime64[ns]")
     times = times[~np.isnat(times)]
@@ -286,9 +313,9 @@ def match_agri_file(scan_times: np.ndarray, lon: np.ndarray, lat: np.ndarray,
         if offset > max_difference / dt.timedelta(milliseconds=1):
             continue
         covered = int(agri_indices(area, lon, lat)[2].sum())
-        if covered == 0:
+        if covered == 0 or covered < min_fraction * np.size(lon):
             continue
-        key = (-covered, offset, index)
+        key = (offset, -covered, index)
         if best_key is None or key < best_key:
             best, best_key = index, key
     return best

@@ -26,11 +26,16 @@ Missing values:
   ``precipRateNearSurface`` is 0.0 where there is no rain and NaN only where the file has fill.
 * DPR reflectivity (``zFactorFinal`` V07 / ``zFactorCorrected`` V06) is fill wherever the algorithm found no
   precipitation echo, so NaN there means "no echo" as well as "missing". Whoever builds model inputs from it must
-  use ``rain_type`` / ``precipRateNearSurface`` to tell the two apart and choose a floor value for "no echo".
+  use ``rain_type`` (-1 = missing), ``qualityFlag`` (2 = bad) and ``binRealSurface`` (bins below it are under the
+  ground) to tell them apart and choose a floor value for "no echo".
 
 Channel frequencies of GMI are taken from the ``LongName`` attribute of ``Tc``, which lists them
 (``1) 10.65 GHz V-Pol ...``); :data:`GMI_CHANNELS` is used only if that text is absent or does not list every channel.
-The DPR ``nfreq`` dimension of V07 holds Ku (index 0) and Ka (index 1); the reader keeps Ku.
+The DPR ``nfreq`` dimension of V07 holds Ku (index 0) and Ka (index 1); the reader reads only Ku (an HDF5 slice, so
+the Ka half of the largest dataset, ``zFactorFinal``, is never loaded).
+
+Both readers put the file's root ``Simulation`` attribute (written by :mod:`satpy_prenet.synthetic`), if any, into
+``attrs["simulation"]`` as text.
 """
 
 from __future__ import annotations
@@ -177,7 +182,7 @@ def read_gmi_1c(path: str | Path) -> xr.Dataset:
             swath_variables, swath_coords = _gmi_swath(path, h5, swath)
             variables.update(swath_variables)
             coords.update(swath_coords)
-        attrs = _header_attrs(path, header, name)
+        attrs = {**_header_attrs(path, header, name), **_simulation(h5)}
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
@@ -191,6 +196,7 @@ def read_dpr_2a(path: str | Path) -> xr.Dataset:
     * ``precipRateNearSurface`` (mm/h), ``heightBB`` (m), ``elevation`` (m), ``localZenithAngle`` (degrees, Ku),
       ``binClutterFreeBottom``, ``binRealSurface`` (Ku; 1-based bin numbers as float32): NaN where missing.
     * ``typePrecip`` (raw int32), ``rain_type`` (int8 decoded, see :data:`RAIN_TYPES`), ``flagBB`` (raw int32).
+    * ``qualityFlag`` (raw int8, Ku for V07, ``FLG/qualityFlag``): 0 good, 1 warning, 2 bad, -99 fill.
 
     Coordinates: ``Latitude``, ``Longitude`` (degrees), ``time`` (per scan, datetime64[ns] UTC) and ``nbin``
     (1-based range-bin numbers, comparable with the ``bin*`` variables).
@@ -198,7 +204,8 @@ def read_dpr_2a(path: str | Path) -> xr.Dataset:
     ``attrs``: ``platform``, ``instrument``, ``level``, ``algorithm`` (from the file name in the FileHeader),
     ``algorithm_id``, ``algorithm_version``, ``product_version``, ``granule_number`` (int), ``start_time`` and
     ``end_time`` (ISO strings, UTC, from StartGranuleDateTime / StopGranuleDateTime), ``file_name``, ``doi``,
-    ``source_file``; here also ``swath`` and ``frequency_band``.
+    ``source_file``, ``simulation`` (only for simulated files, see module notes); here also ``swath`` and
+    ``frequency_band``.
 
     Args:
         path: The HDF5 file.
@@ -215,17 +222,17 @@ def read_dpr_2a(path: str | Path) -> xr.Dataset:
         header, name = _identify(path, h5, instrument="DPR", levels=("2A",))
         swath, reflectivity = ("FS", "zFactorFinal") if int(name.version[1:3]) >= 7 else ("NS", "zFactorCorrected")
         LOG.debug("Reading %s/SLV/%s of %s", swath, reflectivity, path)
-        profile = _ku(path, _read_float(h5, f"{swath}/SLV/{reflectivity}"))
+        profile = _read_float(h5, f"{swath}/SLV/{reflectivity}")
         if profile.dims != ("nscan", "nray", "nbin"):
             raise GPMFileError(path, f"{swath}/SLV/{reflectivity} has dimensions {profile.dims}, "
                                      "expected (nscan, nray, nbin[, nfreq])")
-        variables = {"zFactorFinal": profile, **_dpr_fields(path, h5, swath)}
+        variables = {"zFactorFinal": profile, **_dpr_fields(h5, swath)}
         coords = {"Latitude": _read_float(h5, f"{swath}/Latitude"),
                   "Longitude": _read_float(h5, f"{swath}/Longitude"),
                   "time": _scan_times(h5, swath),
                   "nbin": xr.Variable("nbin", np.arange(1, profile.sizes["nbin"] + 1, dtype=np.int16),
                                       {"long_name": "range bin number, 1-based as the bin* variables"})}
-        attrs = {**_header_attrs(path, header, name), "swath": swath, "frequency_band": "Ku"}
+        attrs = {**_header_attrs(path, header, name), **_simulation(h5), "swath": swath, "frequency_band": "Ku"}
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
@@ -293,6 +300,16 @@ def _header_attrs(path: Path, header: dict[str, str], name: GPMFileName) -> dict
     return attrs
 
 
+def _simulation(h5: h5py.File) -> dict[str, str]:
+    """``{"simulation": text}`` for a file with a root ``Simulation`` attribute, else empty."""
+    for key, value in h5.attrs.items():
+        if key.lower() == "simulation":
+            value = np.squeeze(value)
+            value = value.item() if isinstance(value, np.ndarray) else value
+            return {"simulation": value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)}
+    return {}
+
+
 def _iso_time(text: str) -> str:
     """Turn a PPS time such as ``2014-03-04T17:59:32.154Z`` into an ISO string without zone (UTC)."""
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").isoformat(timespec="milliseconds")
@@ -309,20 +326,29 @@ def _dataset(h5: h5py.File, name: str) -> h5py.Dataset:
 
 
 def _read_raw(h5: h5py.File, name: str) -> tuple[xr.Variable, object]:
-    """Read a dataset as stored, named by its ``DimensionNames``; return it and its ``_FillValue`` (or None)."""
+    """Read a dataset as stored, named by its ``DimensionNames``; return it and its ``_FillValue`` (or None).
+
+    A trailing DPR ``nfreq`` dimension (Ku, Ka) is sliced to Ku while reading, so Ka is never loaded.
+    """
     dset = _dataset(h5, name)
-    dims = _attr_text(dset, "DimensionNames").split(",")
+    dims = [dim.strip() for dim in _attr_text(dset, "DimensionNames").split(",")]
     if len(dims) != dset.ndim or not all(dims):
         raise GPMFileError(h5.filename, f"{name}: DimensionNames {','.join(dims)!r} does not fit its "
                                         f"{dset.ndim} dimensions")
+    selection = ()
+    if "nfreq" in dims:
+        if dims[-1] != "nfreq" or dset.shape[-1] != 2:
+            raise GPMFileError(h5.filename, f"{name}: nfreq has {dset.shape[dims.index('nfreq')]} entries or is not "
+                                            "the last dimension, expected a last dimension of 2 (Ku, Ka)")
+        selection, dims = (Ellipsis, KU_INDEX), dims[:-1]
     try:
-        data = dset[()]
+        data = dset[selection]
     except OSError as err:
         raise GPMFileError(h5.filename, f"cannot read dataset {name} ({err})") from err
     attrs = {"source": name}
     if "units" in dset.attrs:
         attrs["units"] = _attr_text(dset, "units")
-    return xr.Variable([dim.strip() for dim in dims], data, attrs), dset.attrs.get("_FillValue")
+    return xr.Variable(dims, data, attrs), dset.attrs.get("_FillValue")
 
 
 def _read_float(h5: h5py.File, name: str, *no_data: float) -> xr.Variable:
@@ -392,17 +418,7 @@ def _gmi_channels(path: Path, tc: h5py.Dataset, swath: str, count: int) -> tuple
     return GMI_CHANNELS[swath]
 
 
-def _ku(path: Path, variable: xr.Variable) -> xr.Variable:
-    """Select the Ku band where a variable has the V07 ``nfreq`` dimension (Ku, Ka)."""
-    if "nfreq" not in variable.dims:
-        return variable
-    if variable.sizes["nfreq"] != 2:
-        raise GPMFileError(path, f"{variable.attrs['source']}: nfreq has {variable.sizes['nfreq']} entries, "
-                                 "expected 2 (Ku, Ka)")
-    return variable.isel(nfreq=KU_INDEX)
-
-
-def _dpr_fields(path: Path, h5: h5py.File, swath: str) -> dict[str, xr.Variable]:
+def _dpr_fields(h5: h5py.File, swath: str) -> dict[str, xr.Variable]:
     """Read the DPR fields beside the reflectivity profile (see :func:`read_dpr_2a`)."""
     type_precip = _read_raw(h5, f"{swath}/CSF/typePrecip")[0]
     rain_type = xr.Variable(type_precip.dims, _decode_rain_type(type_precip.values),
@@ -418,9 +434,10 @@ def _dpr_fields(path: Path, h5: h5py.File, swath: str) -> dict[str, xr.Variable]
         "flagBB": flag_bb,
         "heightBB": height_bb,
         "binClutterFreeBottom": _read_float(h5, f"{swath}/PRE/binClutterFreeBottom"),
-        "binRealSurface": _ku(path, _read_float(h5, f"{swath}/PRE/binRealSurface")),
+        "binRealSurface": _read_float(h5, f"{swath}/PRE/binRealSurface"),
         "elevation": _read_float(h5, f"{swath}/PRE/elevation"),
-        "localZenithAngle": _ku(path, _read_float(h5, f"{swath}/PRE/localZenithAngle")),
+        "localZenithAngle": _read_float(h5, f"{swath}/PRE/localZenithAngle"),
+        "qualityFlag": _read_raw(h5, f"{swath}/FLG/qualityFlag")[0],
     }
 
 

@@ -5,13 +5,16 @@ A dataset root holds one store per kind and split, ``<root>/<kind>/<split>.zarr`
 :data:`FULL_IPR`, splits :data:`SPLITS`). Every store is an xarray Dataset whose first dimension is ``tile``, chunked
 one tile per chunk so that a data loader reads tiles independently. Stores grow by appending whole batches of tiles;
 the builder records the committed tile count of every store after each source it finishes, and a resumed build first
-cuts each store back to that count with :func:`truncate`, which throws away whatever an interrupted append wrote.
+cuts each store back to that count with :func:`truncate`, which throws away whatever an interrupted append wrote
+(an append grows the arrays one after another, so a kill can leave them at different lengths; :func:`tile_count`
+is the shortest of them).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +97,7 @@ def append_tiles(path: str | os.PathLike, tiles: xr.Dataset, *, kind: str, attrs
         existing = dict(zarr.open_group(path, mode="r").attrs)
         if existing.get("kind") != kind:
             raise StoreError(f"{path}: store of kind {existing.get('kind')!r}, cannot append {kind} tiles")
+        _check_axes(path, tiles)
         tiles.attrs = existing  # xarray rewrites the group attributes on append
         tiles.to_zarr(path, append_dim=TILE_DIM, consolidated=False)
     count = tile_count(path)
@@ -109,22 +113,84 @@ def _variable_length_strings(tiles: xr.Dataset) -> xr.Dataset:
         {k: v for k, v in text.items() if k not in tiles.coords})
 
 
+def _check_axes(path: Path, tiles: xr.Dataset) -> None:
+    """Raise a StoreError unless the non-tile coordinates of ``tiles`` (e.g. ``ir_band``) equal the store's."""
+    group = zarr.open_group(path, mode="r")
+    for name, coord in tiles.coords.items():
+        if TILE_DIM in coord.dims:
+            continue
+        if name not in group:
+            raise StoreError(f"{path}: the store has no coordinate {name!r}, the tiles to append do")
+        stored = np.asarray(group[name][...])
+        if stored.shape != coord.shape or not np.array_equal(stored.astype(coord.dtype), coord.values):
+            raise StoreError(f"{path}: coordinate {name!r} of the tiles ({list(coord.values)}) differs from the "
+                             f"store's ({list(stored)})")
+
+
+def _tile_arrays(group: zarr.Group) -> dict[str, zarr.Array]:
+    """The arrays of a store group whose first dimension is ``tile``."""
+    arrays = {}
+    for name, array in group.arrays():
+        dims = array.attrs.get("_ARRAY_DIMENSIONS") or list(array.metadata.dimension_names or ())
+        if dims and dims[0] == TILE_DIM:
+            arrays[name] = array
+    return arrays
+
+
+def tile_lengths(path: str | os.PathLike) -> dict[str, int]:
+    """Length along ``tile`` of every tile-indexed array of the store at ``path`` (empty if there is no store)."""
+    path = Path(path)
+    if not (path / "zarr.json").is_file():
+        return {}
+    return {name: int(array.shape[0]) for name, array in _tile_arrays(zarr.open_group(path, mode="r")).items()}
+
+
 def tile_count(path: str | os.PathLike) -> int | None:
-    """Number of tiles in the store at ``path`` (None if there is no store)."""
+    """Number of complete tiles in the store at ``path`` (None if there is no store).
+
+    That is the shortest tile-indexed array (an interrupted append leaves them at different lengths), and 0 for a
+    store whose creation was interrupted before ``sample_id`` was written.
+    """
     path = Path(path)
     if not (path / "zarr.json").is_file():
         return None
-    return int(zarr.open_group(path, mode="r")["sample_id"].shape[0])
+    lengths = tile_lengths(path)
+    return min(lengths.values()) if "sample_id" in lengths else 0
 
 
 def truncate(path: str | os.PathLike, count: int) -> None:
-    """Cut every tile-indexed array of the store back to its first ``count`` tiles (undoing a partial append)."""
+    """Cut every tile-indexed array of the store back to its first ``count`` tiles (undoing a partial append).
+
+    Only shrinks: arrays of ``count`` tiles or fewer are left as they are.
+
+    Raises:
+        StoreError: If an array (or ``sample_id``) holds fewer than ``count`` tiles: the store lost committed tiles
+            (deleted or replaced), which cutting back cannot repair.
+    """
     group = zarr.open_group(path, mode="r+")
-    for _, array in group.arrays():
-        dims = array.attrs.get("_ARRAY_DIMENSIONS") or list(array.metadata.dimension_names or ())
-        if dims and dims[0] == TILE_DIM and array.shape[0] > count:
+    arrays = _tile_arrays(group)
+    short = sorted(name for name, array in arrays.items() if array.shape[0] < count)
+    if "sample_id" not in arrays:
+        short.insert(0, "sample_id")
+    if short:
+        raise StoreError(f"{path}: array(s) {', '.join(short)} hold fewer than the {count} committed tiles; "
+                         "the store was deleted or replaced")
+    for array in arrays.values():
+        if array.shape[0] > count:
             array.resize((count, *array.shape[1:]))
     LOG.info("%s: cut back to %d committed tiles", path, count)
+
+
+def delete(path: str | os.PathLike) -> None:
+    """Remove the store at ``path`` (and whatever a half-finished creation left there)."""
+    if Path(path).exists():
+        shutil.rmtree(path)
+        LOG.info("%s: removed (no committed tiles)", path)
+
+
+def update_attrs(path: str | os.PathLike, attrs: dict) -> None:
+    """Set attributes of the store at ``path`` (other attributes are kept)."""
+    zarr.open_group(path, mode="r+").attrs.update(attrs)
 
 
 def open_tiles(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:

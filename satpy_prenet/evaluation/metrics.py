@@ -5,6 +5,9 @@ Rain is a rate of at least the threshold (0.1 mm/h): the inequality is inclusive
 scores, which use a strict ``>``. Pixels whose label or prediction is not finite are left out. CSI-k scores the
 maxima of non-overlapping k x k blocks instead of pixels (a displacement of less than a block is not a miss); a block
 holding any invalid pixel is left out, and the counts are summed over the evaluated set (:func:`block_counts`).
+
+:class:`StreamingScores` gives the same scores batch by batch from running float64 sums, so that a test split of
+any size is scored in constant memory.
 """
 
 from __future__ import annotations
@@ -53,6 +56,65 @@ def scores(prediction: np.ndarray, label: np.ndarray, threshold: float = RAIN_TH
     )
 
 
+class StreamingScores:
+    """Pooled scores accumulated batch by batch: equal to :func:`scores` (and CSI-k) over the concatenated batches.
+
+    Keeps float64 running sums (pixel count, sums, squares and cross products of prediction and label, squared
+    error, hits, misses and false alarms) and the summed block counts of each block size; memory does not grow with
+    the number of pixels.
+
+    Args:
+        threshold: Rain threshold in mm/h (inclusive).
+        blocks: Block sizes of the neighbourhood CSIs (e.g. ``(4, 8)`` for CSI-4 and CSI-8).
+    """
+
+    _FIELDS = ("n", "sum_p", "sum_t", "sum_pp", "sum_tt", "sum_pt", "sse", "hits", "misses", "false_alarms")
+
+    def __init__(self, threshold: float = RAIN_THRESHOLD, blocks: tuple[int, ...] = ()) -> None:
+        self.threshold = threshold
+        self.sums = np.zeros(len(self._FIELDS), np.float64)
+        self.blocks = {size: np.zeros(3, np.int64) for size in blocks}
+
+    def update(self, prediction: np.ndarray, label: np.ndarray) -> None:
+        """Add a batch of rates and labels (same shape, mm/h; images (..., H, W) when block sizes are set)."""
+        prediction = np.asarray(prediction, dtype=np.float64)
+        label = np.asarray(label, dtype=np.float64)
+        if prediction.shape != label.shape:
+            raise ValueError(f"prediction shape {prediction.shape} differs from label shape {label.shape}")
+        valid = np.isfinite(prediction) & np.isfinite(label)
+        pred, true = prediction[valid], label[valid]
+        pred_rain, true_rain = pred >= self.threshold, true >= self.threshold
+        self.sums += [pred.size, pred.sum(), true.sum(), pred @ pred, true @ true, pred @ true,
+                      (pred - true) @ (pred - true), np.count_nonzero(pred_rain & true_rain),
+                      np.count_nonzero(~pred_rain & true_rain), np.count_nonzero(pred_rain & ~true_rain)]
+        for size, counts in self.blocks.items():
+            counts += block_counts(prediction, label, size, self.threshold)
+
+    def result(self) -> Scores:
+        """The pooled scores so far (NaN where undefined; CC 0 when either side is constant)."""
+        n, sum_p, sum_t, sum_pp, sum_tt, sum_pt, sse, hits, misses, false_alarms = self.sums.tolist()
+        return Scores(rmse=float(np.sqrt(sse / n)) if n else float("nan"),
+                      cc=_pearson_from_sums(n, sum_p, sum_t, sum_pp, sum_tt, sum_pt),
+                      pod=_ratio(hits, hits + misses), far=_ratio(false_alarms, hits + false_alarms),
+                      csi=_ratio(hits, hits + misses + false_alarms), n_pixels=int(n))
+
+    def block_csi(self) -> dict[str, float]:
+        """``{"csi4": ..., "csi8": ...}``: CSI of the summed block counts of each block size."""
+        return {f"csi{size}": csi_from_counts(counts) for size, counts in self.blocks.items()}
+
+
+def _pearson_from_sums(n: float, sum_p: float, sum_t: float, sum_pp: float, sum_tt: float, sum_pt: float) -> float:
+    """Pearson correlation from running sums; 0 when either side is constant or fewer than 2 pixels."""
+    if n < 2:
+        return 0.0
+    var_p = max(sum_pp - sum_p * sum_p / n, 0.0)
+    var_t = max(sum_tt - sum_t * sum_t / n, 0.0)
+    tiny = 1e-12 * n  # rounding of the sums of a constant side
+    if var_p <= tiny * max(1.0, sum_pp / n) or var_t <= tiny * max(1.0, sum_tt / n):
+        return 0.0
+    return float((sum_pt - sum_p * sum_t / n) / np.sqrt(var_p * var_t))
+
+
 def block_counts(prediction: np.ndarray, label: np.ndarray, block: int,
                  threshold: float = RAIN_THRESHOLD) -> np.ndarray:
     """Hits, misses and false alarms of the maxima of non-overlapping ``block`` x ``block`` blocks.
@@ -94,5 +156,5 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _ratio(numerator: int, denominator: int) -> float:
+def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")

@@ -38,6 +38,7 @@ from satpy_prenet.synthetic.agri_file import write_agri_l1
 from satpy_prenet.synthetic.cldas_file import hourly_truth, write_cldas
 from satpy_prenet.synthetic.config import WorldConfig
 from satpy_prenet.synthetic.dpr import DPRConfig, observe_dpr
+from satpy_prenet.synthetic.elevation_file import write_elevation
 from satpy_prenet.synthetic.geometry import DISC_SIZE, Window, lonlat_to_pixel
 from satpy_prenet.synthetic.gmi import GMIConfig, observe_gmi
 from satpy_prenet.synthetic.gpm_file import write_dpr_2a, write_gmi_1c
@@ -210,7 +211,7 @@ def simulate_archive(out_dir: str | os.PathLike, *, seed: int, start: dt.datetim
             pending.remove(overpass)
         still = {slot for op in pending for slot in plan.needs[op.label]}
         kept = {slot: scene for slot, scene in kept.items() if slot in still}
-    dem = _write_elevation(seed, root / "elevation") if elevation else None
+    dem = write_elevation(seed, root / "elevation") if elevation else None
     return Archive(root, *(tuple(sorted(files[key])) for key in ("agri", "gmi", "dpr", "cldas")), dem,
                    tuple(overpasses))
 
@@ -238,13 +239,3 @@ def _write_gpm(overpass: Overpass, scenes: list[SimulatedScene], seed: int, gmi_
     files["gmi"].append(write_gmi_1c(observe_gmi(overpass, scenes, seed=seed, config=gmi_config), root / "gmi"))
     if overpass.fs.nscan:
         files["dpr"].append(write_dpr_2a(observe_dpr(overpass, scenes, seed=seed, config=dpr_config), root / "dpr"))
-
-
-def _write_elevation(seed: int, out_dir: Path) -> Path | None:
-    """The simulated DEM (written by another module, which may be absent in a partial checkout)."""
-    try:
-        from satpy_prenet.synthetic.elevation_file import write_elevation
-    except ImportError as err:
-        logger.warning("No elevation file written: %s", err)
-        return None
-    return write_elevation(seed, out_dir)

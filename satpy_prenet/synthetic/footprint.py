@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where GPM footprints fall on simulated AGRI scenes: nearest scene in time, pixel indices, footprint blur."""
+"""Where GPM footprints fall on simulated AGRI scenes: nearest scene in time, pixel indices, footprint averaging."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from satpy_prenet.synthetic.geometry import lonlat_to_pixel
+from satpy_prenet.synthetic.geometry import EARTH_RADIUS_KM, lonlat_to_pixel
 from satpy_prenet.synthetic.world import SimulatedScene
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def pixel_size_km(scene: SimulatedScene) -> tuple[float, float]:
     """Median distance (km) between neighbouring pixels along lines and along columns of the window."""
     lat = np.deg2rad(scene.lat.astype(np.float64))
     lon = np.deg2rad(scene.lon.astype(np.float64))
-    radius = 6371.0
+    radius = EARTH_RADIUS_KM
 
     def spacing(axis: int) -> float:
         dlat = np.diff(lat, axis=axis)
@@ -77,3 +77,32 @@ def gaussian_blur(field: np.ndarray, fwhm_km: float, pixel_km: tuple[float, floa
         out = total / weight
     out[~finite] = np.nan
     return out.astype(np.float32)
+
+
+def stencil(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], fwhm_km: float,
+            pixel_km: tuple[float, float]) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
+    """Pixels and weights of a Gaussian footprint of the given FWHM (km) around pixels ``(rows, cols)``.
+
+    Yields, for each offset of the stencil (out to 2.5 sigma), the offset pixels (clipped to ``shape``) and the
+    weight, unnormalised; a FWHM of 0 yields the centre pixels alone. Averaging a field at a few footprints this
+    way is much cheaper than blurring the whole grid.
+    """
+    if fwhm_km <= 0:
+        yield rows, cols, 1.0
+        return
+    sigma = [fwhm_km / FWHM_PER_SIGMA / size for size in pixel_km]
+    half = [int(np.ceil(2.5 * s)) for s in sigma]
+    for di in range(-half[0], half[0] + 1):
+        for dj in range(-half[1], half[1] + 1):
+            weight = float(np.exp(-0.5 * ((di / sigma[0]) ** 2 + (dj / sigma[1]) ** 2)))
+            yield np.clip(rows + di, 0, shape[0] - 1), np.clip(cols + dj, 0, shape[1] - 1), weight
+
+
+def crop(scene: SimulatedScene, rows: np.ndarray, cols: np.ndarray,
+         margin: int) -> tuple[SimulatedScene, tuple[int, int]]:
+    """The part of a scene around some pixels (local indices), with a margin; and its offset in the scene."""
+    nlines, ncols = scene.window.shape
+    r0, r1 = max(int(rows.min()) - margin, 0), min(int(rows.max()) + margin + 1, nlines)
+    c0, c1 = max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, ncols)
+    win = scene.window
+    return scene.subset((win.line0 + r0, win.line0 + r1, win.col0 + c0, win.col0 + c1)), (r0, c0)

@@ -25,6 +25,8 @@ COFF = 1373.5
 EQUATOR_RADIUS = 6378140.0
 INVERSE_FLATTENING = 298.257223563
 POLAR_RADIUS = EQUATOR_RADIUS * (1.0 - 1.0 / INVERSE_FLATTENING)
+#: Mean Earth radius (km) of the spherical Earth of the GPM orbit and footprint models.
+EARTH_RADIUS_KM = 6371.0
 #: Satellite height above the equator (m), as the files' ``NOMSatHeight`` gives it.
 SATELLITE_HEIGHT = 35786000.0
 #: Angle between two pixel centres (radians); about 112 microradians.

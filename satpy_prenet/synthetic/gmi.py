@@ -15,17 +15,23 @@ Each footprint is observed in the AGRI scene of the nearest 15-minute slot. Per 
   in convective rain and 0.06 R**0.8 in stratiform rain (R in mm/h), times the depth of cloud above the freezing
   level (over 6 km, capped at 1.5) and a seeded lognormal texture (the ice-rain link varies), plus a tenth of
   the cloud ice path (anvils scatter a little).
-- **Footprint**: the field is averaged with a Gaussian of the channel's FWHM (about 30 km at 10 GHz, 13 km at 37,
-  6 km at 89, 5 km at 166-183 GHz) and sampled at the footprint centre; then Gaussian noise of the channel's NEDT
-  (0.3-1.0 K) is added.
+- **Parallax**: the 89-183 GHz channels see the ice where their slanted line of sight crosses
+  :data:`ICE_HEIGHT_KM` (7 km), displaced by ``h tan(incidence)`` towards the satellite: 9.2 km for S1 (52.8
+  degrees), 8.1 km for S2 (49.2 degrees); each swath uses its own incidence angle throughout.
+- **Footprint**: the field is averaged with a circular Gaussian whose FWHM is the geometric mean of the real
+  elliptical footprint (along x cross track: 32 x 19 km at 10 GHz, 18 x 11 at 18.7, 15 x 9 at 23.8 and 36.6,
+  7 x 4 at 89, 6 x 4 km at 166-183 GHz, i.e. 24.7, 14.1, 11.6, 5.3 and 4.9 km) and sampled at the footprint
+  centre; then Gaussian noise of the channel's NEDT (0.47-1.05 K) is added.
 
 Measured on the simulated archive (seed 42, default :class:`GMIConfig` and world, 2026-07-15, footprints with
 rain data over the region): see ``docs/simulation.md``; ``tests/test_synthetic_gpm.py`` pins the ranges. The
-ice-scattering signal -PCT89 (PCT89 = 1.818 TB89V - 0.818 TB89H) correlates with the footprint's surface rain much
-more strongly than AGRI's 10.8 um does.
+ice-scattering signal -PCT89 (PCT89 = 1.7 TB89V - 0.7 TB89H, Cecil and Chronis 2018) correlates with the
+footprint's surface rain much more strongly than AGRI's 10.8 um does over the ocean, hardly at all better over
+land (see the notes in ``docs/simulation.md``).
 
 Simplifications: one effective emitting temperature per channel, no polarisation by scattering, no sea-surface
-wind or foam, no snow cover or desert emissivity, every footprint at the scan time.
+wind or foam, no snow cover or desert emissivity, every footprint at the scan time, one ice height for the parallax, no
+rotation of the footprint ellipse.
 """
 
 from __future__ import annotations
@@ -36,16 +42,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from satpy_prenet.synthetic import footprint
 from satpy_prenet.synthetic.fields import periodic_take, powerlaw_field, rng_for
-from satpy_prenet.synthetic.orbit import Overpass, Swath
+from satpy_prenet.synthetic.geometry import EARTH_RADIUS_KM, lonlat_to_pixel
+from satpy_prenet.synthetic.orbit import Overpass, Swath, unit_vectors
 from satpy_prenet.synthetic.world import SimulatedScene
 
 logger = logging.getLogger(__name__)
 
-#: Cosine of the Earth incidence angle of the 10-89 GHz channels (52.8 degrees).
-MU = float(np.cos(np.deg2rad(52.8)))
+#: Earth incidence angle (degrees) of each swath: S1 (10-89 GHz) and S2 (166-183 GHz).
+INCIDENCE_DEG = {"S1": 52.8, "S2": 49.2}
+#: Height (km) of the scattering ice the 89-183 GHz channels see: the parallax shifts it by h tan(incidence).
+ICE_HEIGHT_KM = 7.0
 #: Lapse rate (K/km) and the scale height of water vapour (km).
 LAPSE_RATE = 6.5
 VAPOUR_SCALE_HEIGHT = 2.0
@@ -63,7 +73,7 @@ class GMIChannel:
     Attributes:
         swath: ``S1`` or ``S2``.
         label: Frequency and polarisation, as the reader labels them (``"89.0H"``, ``"183.31+-7V"``).
-        fwhm_km: Footprint size (mean of the real along/cross-track FWHM).
+        fwhm_along_km, fwhm_cross_km: Real footprint FWHM along and across the scan (km).
         nedt: Noise-equivalent temperature difference (K).
         tau_dry: Nadir oxygen opacity (nepers).
         k_vapour: Nadir vapour opacity per kg m-2 of column vapour.
@@ -76,7 +86,8 @@ class GMIChannel:
 
     swath: str
     label: str
-    fwhm_km: float
+    fwhm_along_km: float
+    fwhm_cross_km: float
     nedt: float
     tau_dry: float
     k_vapour: float
@@ -87,22 +98,33 @@ class GMIChannel:
     e_land: float
     k_ice: float
 
+    @property
+    def fwhm_km(self) -> float:
+        """FWHM (km) of the circular Gaussian footprint simulated: the geometric mean of the real ellipse's axes."""
+        return float(np.sqrt(self.fwhm_along_km * self.fwhm_cross_km))
 
-#: The 13 channels in file order (S1: 9, S2: 4).
+    @property
+    def parallax(self) -> bool:
+        """Whether the channel sees mainly the ice (89 GHz and above), displaced towards the satellite."""
+        return self.k_ice >= 0.5
+
+
+#: The 13 channels in file order (S1: 9, S2: 4). Footprints: real along x cross-track FWHM (km); NEDT: the
+#: pre-launch specification for 10-89 GHz and the on-orbit values (Draper et al. 2015) for 166-183 GHz.
 CHANNELS = (
-    GMIChannel("S1", "10.65V", 30.0, 0.96, 0.010, 0.0002, 0.08, 0.0101, 1.276, 0.56, 0.95, 0.005),
-    GMIChannel("S1", "10.65H", 30.0, 0.96, 0.010, 0.0002, 0.08, 0.0101, 1.276, 0.29, 0.90, 0.005),
-    GMIChannel("S1", "18.7V", 18.0, 0.84, 0.013, 0.0013, 0.25, 0.0751, 1.099, 0.59, 0.95, 0.03),
-    GMIChannel("S1", "18.7H", 18.0, 0.84, 0.013, 0.0013, 0.25, 0.0751, 1.099, 0.31, 0.90, 0.03),
-    GMIChannel("S1", "23.8V", 15.0, 1.05, 0.015, 0.0040, 0.38, 0.124, 1.061, 0.61, 0.95, 0.04),
-    GMIChannel("S1", "36.64V", 13.0, 0.65, 0.035, 0.0017, 0.85, 0.30, 0.96, 0.66, 0.94, 0.15),
-    GMIChannel("S1", "36.64H", 13.0, 0.65, 0.035, 0.0017, 0.85, 0.30, 0.96, 0.36, 0.90, 0.15),
-    GMIChannel("S1", "89.0V", 6.0, 0.57, 0.050, 0.0080, 3.0, 1.06, 0.754, 0.78, 0.94, 0.7),
-    GMIChannel("S1", "89.0H", 6.0, 0.57, 0.050, 0.0080, 3.0, 1.06, 0.754, 0.50, 0.92, 0.7),
-    GMIChannel("S2", "166.0V", 5.0, 0.70, 0.030, 0.0200, 6.0, 1.6, 0.66, 0.86, 0.94, 1.3),
-    GMIChannel("S2", "166.0H", 5.0, 0.65, 0.030, 0.0200, 6.0, 1.6, 0.66, 0.66, 0.92, 1.3),
-    GMIChannel("S2", "183.31+-3V", 5.0, 0.56, 0.030, 0.3000, 6.5, 1.65, 0.65, 0.87, 0.94, 0.6),
-    GMIChannel("S2", "183.31+-7V", 5.0, 0.47, 0.030, 0.0900, 6.5, 1.65, 0.65, 0.87, 0.94, 1.0),
+    GMIChannel("S1", "10.65V", 32.0, 19.0, 0.96, 0.010, 0.0002, 0.08, 0.0101, 1.276, 0.56, 0.95, 0.005),
+    GMIChannel("S1", "10.65H", 32.0, 19.0, 0.96, 0.010, 0.0002, 0.08, 0.0101, 1.276, 0.29, 0.90, 0.005),
+    GMIChannel("S1", "18.7V", 18.0, 11.0, 0.84, 0.013, 0.0013, 0.25, 0.0751, 1.099, 0.59, 0.95, 0.03),
+    GMIChannel("S1", "18.7H", 18.0, 11.0, 0.84, 0.013, 0.0013, 0.25, 0.0751, 1.099, 0.31, 0.90, 0.03),
+    GMIChannel("S1", "23.8V", 15.0, 9.0, 1.05, 0.015, 0.0040, 0.38, 0.124, 1.061, 0.61, 0.95, 0.04),
+    GMIChannel("S1", "36.64V", 15.0, 9.0, 0.65, 0.035, 0.0017, 0.85, 0.30, 0.96, 0.66, 0.94, 0.15),
+    GMIChannel("S1", "36.64H", 15.0, 9.0, 0.65, 0.035, 0.0017, 0.85, 0.30, 0.96, 0.36, 0.90, 0.15),
+    GMIChannel("S1", "89.0V", 7.0, 4.0, 0.57, 0.050, 0.0080, 3.0, 1.06, 0.754, 0.78, 0.94, 0.7),
+    GMIChannel("S1", "89.0H", 7.0, 4.0, 0.57, 0.050, 0.0080, 3.0, 1.06, 0.754, 0.50, 0.92, 0.7),
+    GMIChannel("S2", "166.0V", 6.0, 4.0, 0.70, 0.030, 0.0200, 6.0, 1.6, 0.66, 0.86, 0.94, 1.3),
+    GMIChannel("S2", "166.0H", 6.0, 4.0, 0.65, 0.030, 0.0200, 6.0, 1.6, 0.66, 0.66, 0.92, 1.3),
+    GMIChannel("S2", "183.31+-3V", 6.0, 4.0, 0.56, 0.030, 0.3000, 6.5, 1.65, 0.65, 0.87, 0.94, 0.6),
+    GMIChannel("S2", "183.31+-7V", 6.0, 4.0, 0.47, 0.030, 0.0900, 6.5, 1.65, 0.65, 0.87, 0.94, 1.0),
 )
 
 
@@ -154,8 +176,12 @@ class GMIObservation:
 
 
 def pct89(tb_v: np.ndarray, tb_h: np.ndarray) -> np.ndarray:
-    """89 GHz polarisation-corrected temperature (Cecil and Chronis 2018 weights), low where ice scatters."""
-    return 1.818 * tb_v - 0.818 * tb_h
+    """89 GHz polarisation-corrected temperature, low where ice scatters.
+
+    The weights 1.7 / 0.7 are those of Cecil and Chronis (2018) for GMI's 89 GHz (the classic 1.818 / 0.818 of
+    Spencer et al. 1989 were derived for SSM/I's 85 GHz).
+    """
+    return 1.7 * tb_v - 0.7 * tb_h
 
 
 @functools.lru_cache(maxsize=4)
@@ -191,11 +217,12 @@ def brightness_temperature(scene: SimulatedScene, channel: GMIChannel, ice: np.n
     rain_tau = channel.rain_k * rain**channel.rain_alpha * rain_depth / np.float32(4.343)
     # Effective emission heights above the surface (km): vapour near a scale height, higher where the slant
     # opacity above is large (183 GHz); oxygen 4 km; cloud 1.5 km; rain half the rain depth.
-    z_vapour = VAPOUR_SCALE_HEIGHT * (0.75 + np.log(np.maximum(vapour / MU, 1.0)))
+    mu = np.float32(np.cos(np.deg2rad(INCIDENCE_DEG[channel.swath])))
+    z_vapour = VAPOUR_SCALE_HEIGHT * (0.75 + np.log(np.maximum(vapour / mu, 1.0)))
     tau = channel.tau_dry + vapour + liquid + rain_tau
     z_emit = (channel.tau_dry * 4.0 + vapour * z_vapour + liquid * 1.5 + rain_tau * rain_depth / 2) / tau
     t_atm = air - np.float32(LAPSE_RATE) * z_emit
-    transmission = np.exp(-tau / np.float32(MU))
+    transmission = np.exp(-tau / mu)
     emissivity = land * channel.e_land + (1 - land) * channel.e_ocean
     down = t_atm * (1 - transmission) + COSMIC_BACKGROUND * transmission
     tb = emissivity * skin * transmission + t_atm * (1 - transmission) + (1 - emissivity) * transmission * down
@@ -240,31 +267,68 @@ def _observe_swath(swath: Swath, channels: list[GMIChannel], scenes: Sequence[Si
     rain = np.full(shape, np.nan, np.float32)
     land = np.zeros(shape, bool)
     which = footprint.nearest_scene(swath.time, scenes)
+    margin = int(np.ceil(2.5 * max(chan.fwhm_km for chan in channels) * config.blur / 4.0)) + 2
     for index in np.unique(which):
         scans = np.flatnonzero(which == index)
         rows, cols, valid = footprint.pixel_index(scenes[index], swath.lon[scans], swath.lat[scans])
         if not valid.any():
             continue
-        margin = int(np.ceil(2.5 * max(chan.fwhm_km for chan in channels) * config.blur / 4.0)) + 2
-        crop, offset = _crop(scenes[index], rows[valid], cols[valid], margin)
-        r, c = rows[valid] - offset[0], cols[valid] - offset[1]
-        pixel_km = footprint.pixel_size_km(crop)
-        ice = precipitating_ice(crop, seed, config)
         sel = (np.broadcast_to(scans[:, None], valid.shape)[valid], np.nonzero(valid)[1])
-        for k, chan in enumerate(channels):
-            field = footprint.gaussian_blur(brightness_temperature(crop, chan, ice), chan.fwhm_km * config.blur,
-                                            pixel_km)
-            tc[sel[0], sel[1], k] = field[r, c]
-        rain[sel] = crop.rain_rate[r, c]
-        land[sel] = crop.land[r, c]
+        r, c = rows[valid], cols[valid]
+        plain = [k for k, chan in enumerate(channels) if not chan.parallax]
+        tc[sel[0], sel[1]] = _footprint_tb(scenes[index], r, c, channels, plain, (0.0, 0.0), margin, seed, config)
+        shift = _parallax_shift(swath, sel, scenes[index], INCIDENCE_DEG[swath.pattern.name])
+        ice_channels = [k for k, chan in enumerate(channels) if chan.parallax]
+        for key in np.unique(shift, axis=0):
+            group = np.all(shift == key, axis=1)
+            tb = _footprint_tb(scenes[index], r[group], c[group], channels, ice_channels, tuple(key), margin, seed,
+                               config)
+            tc[sel[0][group], sel[1][group]] = np.where(np.isnan(tb), tc[sel[0][group], sel[1][group]], tb)
+        rain[sel] = scenes[index].rain_rate[r, c]
+        land[sel] = scenes[index].land[r, c]
     return tc, rain, land
 
 
-def _crop(scene: SimulatedScene, rows: np.ndarray, cols: np.ndarray,
-          margin: int) -> tuple[SimulatedScene, tuple[int, int]]:
-    """The part of a scene around some pixels (local indices), with a margin; and its offset in the scene."""
-    nlines, ncols = scene.window.shape
-    r0, r1 = max(int(rows.min()) - margin, 0), min(int(rows.max()) + margin + 1, nlines)
-    c0, c1 = max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, ncols)
-    win = scene.window
-    return scene.subset((win.line0 + r0, win.line0 + r1, win.col0 + c0, win.col0 + c1)), (r0, c0)
+def _footprint_tb(scene: SimulatedScene, rows: np.ndarray, cols: np.ndarray, channels: list[GMIChannel],
+                  which: list[int], shift: tuple[float, float], margin: int, seed: int,
+                  config: GMIConfig) -> np.ndarray:
+    """Footprint-averaged TB of some channels at some pixels (NaN for the other channels).
+
+    The ice is seen displaced by ``shift`` AGRI pixels (line, column): the parallax of the slanted view.
+    """
+    out = np.full((rows.size, len(channels)), np.nan, np.float32)
+    if not which:
+        return out
+    crop, offset = footprint.crop(scene, rows, cols, margin + int(np.ceil(np.abs(shift).max())))
+    pixel_km = footprint.pixel_size_km(crop)
+    ice = precipitating_ice(crop, seed, config)
+    if any(shift):
+        ice = ndimage.shift(ice, (-shift[0], -shift[1]), order=1, mode="nearest")
+    for k in which:
+        chan = channels[k]
+        field = footprint.gaussian_blur(brightness_temperature(crop, chan, ice), chan.fwhm_km * config.blur, pixel_km)
+        out[:, k] = field[rows - offset[0], cols - offset[1]]
+    return out
+
+
+def _parallax_shift(swath: Swath, sel: tuple[np.ndarray, np.ndarray], scene: SimulatedScene,
+                    incidence: float) -> np.ndarray:
+    """Where the line of sight crosses :data:`ICE_HEIGHT_KM`, relative to the selected footprints' centres.
+
+    Returns (line, column) offsets in AGRI pixels, towards the satellite, rounded to half a pixel.
+    """
+    lon, lat = swath.lon[sel].astype(np.float64), swath.lat[sel].astype(np.float64)
+    ground = unit_vectors(lon, lat)
+    view = swath.sc_position[sel[0]] - ground * EARTH_RADIUS_KM
+    view -= np.sum(view * ground, axis=-1, keepdims=True) * ground
+    lam, phi = np.deg2rad(lon), np.deg2rad(lat)
+    east = np.stack([-np.sin(lam), np.cos(lam), np.zeros_like(lam)], axis=-1)
+    north = np.stack([-np.sin(phi) * np.cos(lam), -np.sin(phi) * np.sin(lam), np.cos(phi)], axis=-1)
+    norm = np.linalg.norm(view, axis=-1)
+    distance = ICE_HEIGHT_KM * np.tan(np.deg2rad(incidence)) / EARTH_RADIUS_KM
+    d_lon = np.rad2deg(distance * np.sum(view * east, -1) / norm / np.cos(phi))
+    d_lat = np.rad2deg(distance * np.sum(view * north, -1) / norm)
+    line0, col0 = lonlat_to_pixel(scene.platform, lon, lat)
+    line1, col1 = lonlat_to_pixel(scene.platform, lon + d_lon, lat + d_lat)
+    shift = np.stack([line1 - line0, col1 - col0], axis=-1)
+    return np.round(np.nan_to_num(shift) * 2.0) / 2.0

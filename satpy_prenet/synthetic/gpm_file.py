@@ -36,8 +36,17 @@ import numpy as np
 from satpy_prenet.synthetic import geometry
 from satpy_prenet.synthetic.atomic import atomic_path
 from satpy_prenet.synthetic.dpr import NBIN, DPRObservation
+from satpy_prenet.synthetic.geometry import EARTH_RADIUS_KM
 from satpy_prenet.synthetic.gmi import GMIObservation
-from satpy_prenet.synthetic.orbit import ALTITUDE_KM, EARTH_RADIUS_KM, INCLINATION_DEG, ORBIT_PERIOD_S, Overpass, Swath
+from satpy_prenet.synthetic.orbit import (
+    ALTITUDE_KM,
+    INCLINATION_DEG,
+    ORBIT_PERIOD_S,
+    Overpass,
+    Swath,
+    to_datetimes,
+    unit_vectors,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,15 +132,10 @@ def _scan_time(group: h5py.Group, swath: Swath, dim: str) -> None:
         _put(sub, key, values[key], dim, dtype, units)
 
 
-def _datetimes(times: np.ndarray) -> list[dt.datetime]:
-    epoch = dt.datetime(1970, 1, 1)
-    return [epoch + dt.timedelta(milliseconds=int(v)) for v in times.astype("datetime64[ms]").astype(np.int64)]
-
-
 def sun_local_time(swath: Swath) -> np.ndarray:
     """Local solar time (hours) of each footprint."""
     out = np.empty(swath.lon.shape, np.float32)
-    for i, time in enumerate(_datetimes(swath.time)):
+    for i, time in enumerate(to_datetimes(swath.time)):
         out[i] = geometry.local_solar_hour(time, swath.lon[i])
     return out
 
@@ -139,8 +143,8 @@ def sun_local_time(swath: Swath) -> np.ndarray:
 def sun_glint_angle(swath: Swath) -> np.ndarray:
     """Angle (degrees) between the specular reflection of the line of sight and the Sun; NaN at night."""
     out = np.full(swath.lon.shape, np.nan, np.float32)
-    ground = _unit(swath.lon, swath.lat)
-    for i, time in enumerate(_datetimes(swath.time)):
+    ground = unit_vectors(swath.lon, swath.lat)
+    for i, time in enumerate(to_datetimes(swath.time)):
         decl, eqtime = geometry.solar_position(time)
         sub_lon = np.deg2rad(-15.0 * (time.hour + time.minute / 60 + time.second / 3600 + eqtime / 60 - 12.0))
         sun = np.array([np.cos(decl) * np.cos(sub_lon), np.cos(decl) * np.sin(sub_lon), np.sin(decl)])
@@ -151,11 +155,6 @@ def sun_glint_angle(swath: Swath) -> np.ndarray:
         angle = np.rad2deg(np.arccos(np.clip(mirror @ sun, -1.0, 1.0)))
         out[i] = np.where(normal @ sun > 0, angle, np.nan)
     return out
-
-
-def _unit(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    lam, phi = np.deg2rad(lon), np.deg2rad(lat)
-    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)
 
 
 def _navigation_record(overpass: Overpass) -> np.bytes_:
@@ -186,7 +185,7 @@ def gpm_filename(product: str, start: dt.datetime, end: dt.datetime, granule: in
 
 def _file_header(overpass: Overpass, swath: Swath, name: str, algorithm: dict[str, str], granule_text: str,
                  missing: int) -> np.bytes_:
-    times = _datetimes(swath.time[[0, -1]])
+    times = to_datetimes(swath.time[[0, -1]])
     return _pvl({**{key: algorithm[key] for key in ("DOI", "DOIauthority", "DOIshortName", "AlgorithmID",
                                                     "AlgorithmVersion")},
                  "FileName": name, "SatelliteName": "GPM", "InstrumentName": algorithm["InstrumentName"],
@@ -237,7 +236,7 @@ def write_gmi_1c(observation: GMIObservation, out_dir: str | os.PathLike) -> Pat
     s1 = overpass.s1
     if s1.nscan == 0:
         raise ValueError(f"overpass {overpass.label} has no GMI scans to write")
-    start, end = _datetimes(s1.time[[0, -1]])
+    start, end = to_datetimes(s1.time[[0, -1]])
     name = gpm_filename("1C-GMI", start, end, overpass.granule)
     final = Path(out_dir) / name
     algorithm = {"DOI": "10.5067/GPM/GMI/GPM/1C/07", "DOIauthority": "http://dx.doi.org/",
@@ -288,7 +287,7 @@ def _gmi_swath(group: h5py.Group, key: str, n: int, swath: Swath, observation: G
 def _gps_seconds(swath: Swath) -> np.ndarray:
     """``timeMidScan``: GPS seconds since 1980-01-06 (UTC plus the leap seconds since then)."""
     out = np.empty(swath.nscan)
-    for i, time in enumerate(_datetimes(swath.time)):
+    for i, time in enumerate(to_datetimes(swath.time)):
         leap = max([count for since, count in GPS_LEAP_SECONDS if time >= since], default=15)
         out[i] = (time - GPS_EPOCH).total_seconds() + leap
     return out
@@ -311,7 +310,7 @@ def write_dpr_2a(observation: DPRObservation, out_dir: str | os.PathLike) -> Pat
     fs = overpass.fs
     if fs.nscan == 0:
         raise ValueError(f"overpass {overpass.label} has no DPR scans to write")
-    start, end = _datetimes(fs.time[[0, -1]])
+    start, end = to_datetimes(fs.time[[0, -1]])
     name = gpm_filename("2A-DPR", start, end, overpass.granule)
     final = Path(out_dir) / name
     algorithm = {"DOI": "10.5067/GPM/DPR/GPM/2A/07", "DOIauthority": "http://dx.doi.org/", "DOIshortName": "2ADPR",

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from satpy_prenet.synthetic.fields import rng_for
+from satpy_prenet.synthetic.geometry import EARTH_RADIUS_KM
 
 logger = logging.getLogger(__name__)
 
 #: Mean Earth radius of the spherical ground-track model (km).
-EARTH_RADIUS_KM = 6371.0
 #: Equatorial radius (km) and J2, for the nodal precession.
 _EQUATORIAL_RADIUS_KM = 6378.137
 _J2 = 1.08263e-3
@@ -145,7 +145,7 @@ class Swath:
     def view_angle(self) -> np.ndarray:
         """Local zenith angle of the line of sight at each footprint (degrees, float64)."""
         radius = EARTH_RADIUS_KM
-        ground = _unit(self.lon, self.lat) * radius
+        ground = unit_vectors(self.lon, self.lat) * radius
         to_sc = self.sc_position[:, None, :] - ground
         cos_zenith = np.sum(to_sc * ground, axis=-1) / (np.linalg.norm(to_sc, axis=-1) * radius)
         return np.rad2deg(np.arccos(np.clip(cos_zenith, -1.0, 1.0)))
@@ -183,12 +183,12 @@ class Overpass:
     @property
     def start_time(self) -> dt.datetime:
         """Time of the first scan of either instrument."""
-        return _to_datetime(min(sw.time[0] for sw in (self.s1, self.fs) if sw.nscan))
+        return to_datetimes(min(sw.time[0] for sw in (self.s1, self.fs) if sw.nscan))[0]
 
     @property
     def end_time(self) -> dt.datetime:
         """Time of the last scan of either instrument."""
-        return _to_datetime(max(sw.time[-1] for sw in (self.s1, self.fs) if sw.nscan))
+        return to_datetimes(max(sw.time[-1] for sw in (self.s1, self.fs) if sw.nscan))[0]
 
     @property
     def label(self) -> str:
@@ -196,11 +196,14 @@ class Overpass:
         return f"g{self.granule:06d}_{'a' if self.ascending else 'd'}_{int(self.s1.scan_index[0]):04d}"
 
 
-def _to_datetime(value: np.datetime64) -> dt.datetime:
-    return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=int(value.astype("datetime64[ms]").astype(np.int64)))
+def to_datetimes(times: np.ndarray) -> list[dt.datetime]:
+    """Naive UTC datetimes (millisecond precision) of ``datetime64`` values."""
+    epoch = dt.datetime(1970, 1, 1)
+    millis = np.atleast_1d(np.asarray(times).astype("datetime64[ms]").astype(np.int64))
+    return [epoch + dt.timedelta(milliseconds=int(v)) for v in millis]
 
 
-def _unit(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Earth-fixed unit vectors of points (degrees)."""
     lam, phi = np.deg2rad(lon), np.deg2rad(lat)
     return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)
@@ -376,8 +379,8 @@ def _make_overpass(granule: int, gmi_scans: np.ndarray, seed: int | None,
     s1 = swath(GMI_S1, granule, gmi_scans, seed)
     s2 = swath(GMI_S2, granule, gmi_scans, seed)
     margin = dt.timedelta(minutes=3)
-    span_start = max(start, _to_datetime(s1.time[0]) - margin)
-    span_end = min(end, _to_datetime(s1.time[-1]) + margin)
+    span_start = max(start, to_datetimes(s1.time[0])[0] - margin)
+    span_end = min(end, to_datetimes(s1.time[-1])[0] + margin)
     dpr_scans = _scan_range(DPR_FS, granule, span_start, span_end)
     mask = _scans_over(DPR_FS, granule, dpr_scans, seed, region)
     runs = _runs(mask)

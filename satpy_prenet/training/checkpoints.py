@@ -51,8 +51,15 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, *, stage: str | None = None, head: str | None = None) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, *, stage: str | None = None, head: str | None = None,
+                    mmap: bool = False) -> dict[str, Any]:
     """Read a checkpoint on the CPU, checking its format and, if given, its stage and head.
+
+    Args:
+        path: The checkpoint file.
+        stage: Expected stage, or None.
+        head: Expected head, or None.
+        mmap: Map the tensors from the file instead of reading them (cheap when only the plain entries are needed).
 
     Raises:
         CheckpointError: Naming the file: missing, not a checkpoint, unsafe or corrupt content, or another stage/head.
@@ -61,7 +68,7 @@ def load_checkpoint(path: str | os.PathLike, *, stage: str | None = None, head: 
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found (run the stage that writes it first)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         raise CheckpointError(f"{path}: not a readable satpy-prenet checkpoint (corrupt, truncated or tampered "
                               f"with: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"

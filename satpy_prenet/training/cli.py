@@ -10,12 +10,16 @@ Examples::
     satpy-prenet-train build   --config etc/training/small.yaml --sources /archive --workdir runs/small
     satpy-prenet-train all     --config etc/training/small.yaml --simulate --workdir runs/small
     torchrun --nproc-per-node 4 -m satpy_prenet.training.cli distill --config ... --workdir ...
+
+``build``, ``all`` and ``export`` are single-process commands: ``build`` and ``all`` refuse to run under
+``torchrun``; launch the training stages (teacher, distill, adapt) under it instead.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,18 @@ from satpy_prenet.training.stages import default_data, run_stage
 
 #: Errors a user can fix; shown as one message instead of a traceback.
 USER_ERRORS = (ConfigError, StoreError, CheckpointError, BundleError, SourceFileError, FloatingPointError)
+
+
+#: Log levels of no -v, -v and -vv.
+LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+
+def refuse_torchrun(command: str) -> None:
+    """Raise a click error if ``command`` runs under a launcher with more than one process (``WORLD_SIZE`` > 1)."""
+    world_size = os.environ.get("WORLD_SIZE", "1")
+    if world_size.strip() not in ("", "0", "1"):
+        raise click.UsageError(f"`{command}` runs in one process, but WORLD_SIZE is {world_size}: run it without "
+                               "torchrun, and launch only the training stages (teacher, distill, adapt) under torchrun")
 
 
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,8 +103,9 @@ def stage_command(stage: str, summary: str, *, heads: bool = True) -> click.Comm
 @click.option("-v", "--verbose", count=True, help="More logging (-v: INFO, -vv: DEBUG).")
 def main(verbose: int) -> None:
     """Train PRE-Net: teacher -> distill -> adapt -> export (docs/training.md)."""
-    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
-    logging.basicConfig(level=level, format="[%(asctime)s %(levelname)s %(name)s] %(message)s")
+    level = LOG_LEVELS[min(verbose, len(LOG_LEVELS) - 1)]
+    logging.basicConfig(format="[%(asctime)s %(levelname)s %(name)s] %(message)s")
+    logging.getLogger().setLevel(level)
 
 
 main.add_command(stage_command("teacher", "Train the multimodal teacher on Swath-MPR."))
@@ -108,6 +125,7 @@ _SOURCES_HELP = "Folder of the source files (AGRI L1, GMI 1C, DPR 2A, CLDAS, DEM
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None, help="Dataset root.")
 def build_command(config_path: Path, sources: Path, workdir: Path, data: Path | None) -> None:
     """Collocate the sources into the Swath-MPR and Full-IPR stores (resumes an interrupted build)."""
+    refuse_torchrun("build")
     try:
         report = build(load_config(config_path), sources, data or default_data(workdir))
     except USER_ERRORS as error:
@@ -127,12 +145,17 @@ def build_command(config_path: Path, sources: Path, workdir: Path, data: Path | 
 @click.option("--resume", is_flag=True, help="Continue an interrupted run.")
 def all_command(config_path: Path, workdir: Path, sources: Path | None, simulate: bool, device: str,
                 resume: bool) -> None:
-    """Run build -> teacher -> distill -> adapt -> export (after simulating the sources with --simulate)."""
+    """Run build -> teacher -> distill -> adapt -> export (after simulating the sources with --simulate).
+
+    Progress bars and each step's duration are shown at every verbosity.
+    """
+    refuse_torchrun("all")
     if simulate == (sources is not None):
         raise click.UsageError("give exactly one of --sources and --simulate")
     try:
         result = run_all(load_config(config_path), workdir, sources=sources, simulate=simulate, resume=resume,
-                         device=device)
+                         device=device, progress=True,
+                         on_step=lambda name, seconds: click.echo(f"{name}: {seconds:.1f} s"))
     except USER_ERRORS as error:
         raise click.ClickException(str(error)) from error
     finally:

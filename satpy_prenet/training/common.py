@@ -57,14 +57,17 @@ def size_multiple(model: ModelSection) -> int:
     return preset(model.preset, in_channels=len(model.bands), out_channels=1).size_multiple
 
 
-def load_stage_weights(run: StageRun, stage: str, head: str, *, which: str = "best") -> dict[str, Any]:
+def load_stage_weights(run: StageRun, stage: str, head: str, *, which: str = "best",
+                       mmap: bool = False) -> dict[str, Any]:
     """Read the ``best`` (or ``last``) checkpoint of an earlier stage and check it fits this configuration.
+
+    ``mmap`` maps the tensors from the file instead of reading them (for metadata).
 
     Raises:
         CheckpointError: If it is missing or unreadable, or was trained with another preset or other bands.
     """
     path = run.directory(stage, head) / f"{which}.pt"
-    state = load_checkpoint(path, stage=stage, head=head)
+    state = load_checkpoint(path, stage=stage, head=head, mmap=mmap)
     trained = state.get("model_section", {})
     wanted = run.config.model.to_dict()
     for key in ("preset", "bands"):

@@ -4,7 +4,7 @@
 Layout (see ``etc/training/paper.yaml`` and ``etc/training/small.yaml``)::
 
     model:     {preset, bands, regressor_pixels, threshold_grid}
-    build:     mapping parsed by satpy_prenet.training.build.BuildConfig
+    build:     mapping parsed by satpy_prenet.training.builder.BuildConfig
     simulate:  mapping for the simulated archive (seed, start, end, platform)
     teacher:   StageConfig
     distill:   StageConfig
@@ -101,8 +101,9 @@ class ModelSection(_Section):
         bands: Infrared band keys (`satpy_prenet.channels`) the student takes, in channel order.
         regressor_pixels: ``rain``: the regressor's loss counts labelled pixels with rain (>= 0.1 mm/h), so it
             learns the rate given rain, which is what the product shows where the classifier says rain;
-            ``valid``: every labelled pixel.
-        threshold_grid: Candidate rain-probability thresholds; export keeps the one with the highest validation CSI.
+            ``valid``: every labelled pixel (the paper's "valid label pixels"; docs/training.md says why we depart).
+        threshold_grid: Candidate rain-probability thresholds; export keeps the one with the highest validation CSI
+            of the product (P(rain) >= threshold and regressed rate >= 0.1 mm/h).
         bundle_dtype: ``float32``, or ``float16`` for a bundle of half the size; export then calibrates and tests
             the weights exactly as the bundle holds them.
     """
@@ -190,6 +191,10 @@ class StageConfig(_Section):
                 (self.warmup_epochs >= 0, "warmup_epochs must not be negative"),
                 (0.0 <= self.rho <= 1.0, "rho must lie in [0, 1]"),
                 (self.lora_rank >= 1, "lora_rank must be at least 1"),
+                (self.lora_alpha > 0, "lora_alpha must be positive"),
+                (self.weight_decay >= 0, "weight_decay must not be negative"),
+                (self.lambda_kd >= 0, "lambda_kd must not be negative"),
+                (self.gamma_rec >= 0, "gamma_rec must not be negative"),
                 (self.num_workers >= 0, "num_workers must not be negative"),
                 (self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1,
                  "max_steps_per_epoch must be at least 1 (or absent)"),
@@ -203,7 +208,7 @@ class TrainingConfig:
 
     Attributes:
         model: What is trained.
-        build: The dataset builder's section, parsed by ``satpy_prenet.training.build.BuildConfig.from_dict``.
+        build: The dataset builder's section, parsed by ``satpy_prenet.training.builder.BuildConfig.from_dict``.
         simulate: The simulated archive's section (seed, start, end, platform), for the builder.
         teacher: Multimodal teacher training.
         distill: Stage I, Swath-Distilling.

@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """torch Datasets over the Swath-MPR and Full-IPR Zarr stores (layout: docs/training-data.md).
 
-A sample is a dict of float32 tensors (channels first), the label (NaN where there is none), the tile's position
-``index`` in the store and its ``sample_id`` (the key of the Self-MaskTune masks). Inputs are normalised per
+A sample is a dict of float32 tensors (channels first), the label (NaN where there is none), the ``footprint``
+(1 on the tile's real pixels, 0 on the padding), the tile's position ``index`` in the store and its ``sample_id``
+(the key of the Self-MaskTune masks). Inputs are normalised per
 channel with statistics of the ``train`` split and missing inputs become 0 (the normalised mean); height and width
 are padded at the far end to the next multiple of the model's size multiple (the 49 across-track footprints of a
-swath tile become 64), with missing labels on the padding, which the losses ignore.
+swath tile become 64), with missing labels on the padding, which the losses ignore (the distillation losses
+through ``footprint``).
 
 The store is opened lazily in whichever process reads it first, so the datasets work with DataLoader workers and
 under DistributedSampler; one tile is one Zarr chunk, so a sample costs one read per variable.
@@ -13,6 +15,7 @@ under DistributedSampler; one tile is one Zarr chunk, so a sample costs one read
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -21,13 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import torch
 import torch.nn.functional as F
 import xarray as xr
 from torch.utils.data import Dataset
 
-from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, StoreError, channel_statistics, open_tiles, store_path
+from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, StoreError, open_tiles, store_path, tile_count
 
 LOG = logging.getLogger(__name__)
 
@@ -74,9 +78,16 @@ def compute_normalisation(path: str | os.PathLike, kind: str, *, bands: Sequence
     """
     tiles = open_tiles(path, kind)
     band_index = select_bands(tiles, bands, path)
-    stats = {}
+    lazy = {}
     for name in INPUTS[kind]:
-        mean, std = channel_statistics(tiles, name)
+        values = tiles[name]
+        reduce = [dim for dim in values.dims if dim != values.dims[1]]
+        finite = values.where(np.isfinite(values))
+        lazy[name] = (finite.mean(reduce, skipna=True), finite.std(reduce, skipna=True))
+    (computed,) = dask.compute(lazy)  # one pass over the store for every mean and deviation
+    stats = {}
+    for name, (mean, std) in computed.items():
+        mean, std = np.asarray(mean.values, np.float64), np.asarray(std.values, np.float64)
         if name == "ir":
             mean, std = mean[band_index], std[band_index]
         bad = ~np.isfinite(mean) | ~np.isfinite(std) | (std < MIN_STD)
@@ -88,6 +99,31 @@ def compute_normalisation(path: str | os.PathLike, kind: str, *, bands: Sequence
         stats[name] = (tuple(mean.tolist()), tuple(std.tolist()))
     LOG.info("Normalisation statistics from %s", path)
     return Normalisation(stats)
+
+
+def cached_normalisation(cache: str | os.PathLike, path: str | os.PathLike, kind: str, *, bands: Sequence[str],
+                         write: bool = True) -> Normalisation:
+    """`compute_normalisation`, computed once and kept in the JSON file ``cache``.
+
+    The cache is keyed by the store's path, its tile count, its kind and the bands; a cache of another key is
+    recomputed (and replaced when ``write``; in a distributed run only the main process writes).
+    """
+    cache = Path(cache)
+    key = {"store": str(Path(path).resolve()), "kind": kind, "tiles": tile_count(path), "bands": list(bands)}
+    try:
+        record = json.loads(cache.read_text(encoding="utf-8"))
+        if record.get("key") == key:
+            LOG.info("Normalisation statistics of %s from %s", path, cache)
+            return Normalisation.from_dict(record["stats"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    normalisation = compute_normalisation(path, kind, bands=bands)
+    if write:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "stats": normalisation.to_dict()}), encoding="utf-8")
+        os.replace(tmp, cache)
+    return normalisation
 
 
 def select_bands(tiles: xr.Dataset, bands: Sequence[str], path: str | os.PathLike) -> list[int]:
@@ -175,6 +211,7 @@ class TileDataset(Dataset):
             sample[name] = self._pad(torch.from_numpy(values), 0.0 if self.normalisation else math.nan)
         label = torch.from_numpy(np.asarray(tile["label"].values, np.float32))
         sample["label"] = self._pad(label[None], math.nan)[0]
+        sample["footprint"] = self._pad(torch.ones((1, *label.shape)), 0.0)[0]
         return sample
 
     def _pad(self, values: torch.Tensor, fill: float) -> torch.Tensor:

@@ -2,8 +2,9 @@
 """Stage I, Swath-Distilling: the IR-only student learns on Swath-MPR from the labels and the frozen teacher.
 
 Loss = task + lambda_kd * feature KD + gamma_rec * reconstruction (losses.py). The teacher of the same head is
-read from its ``best.pt``, kept in evaluation mode and run under ``no_grad``. RMKD (the coordinated mask and the
-split views) and DAWE act inside the student in training mode.
+read from its ``best.pt``, kept in evaluation mode and run under ``no_grad``. The distillation losses count only
+the real footprints of a tile, not its across-track padding (the batch's ``footprint``). RMKD (the coordinated
+mask and the split views) and DAWE act inside the student in training mode.
 """
 
 from __future__ import annotations
@@ -71,9 +72,10 @@ class DistillTask:
             teacher_features = self.teacher(*teacher_inputs(batch)).features
         output = network(batch["ir"])
         task, loss_map = task_loss(self.head, output.out, batch["label"], self.regressor_pixels)
+        footprint = batch.get("footprint")
         kd = feature_kd(output.features, teacher_features, temperature=self.config.kd_temperature,
-                        weights=self.config.kd_scale_weights)
-        rec = reconstruction_loss(output.reconstructions, teacher_features)
+                        weights=self.config.kd_scale_weights, footprint=footprint)
+        rec = reconstruction_loss(output.reconstructions, teacher_features, footprint=footprint)
         total = task + self.config.lambda_kd * kd + self.config.gamma_rec * rec
         return total, {"task": task.detach(), "kd": kd.detach(), "rec": rec.detach()}, loss_map
 

@@ -1,14 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Export: merge the adapters of both adapted heads into a `PrecipitationRetriever`, calibrate, test, write a bundle.
 
-Steps: read ``adapt-classifier/best.pt`` and ``adapt-regressor/best.pt``, merge LoRA into plain PRE-Nets, build
-the retriever with the train-split normalisation of the infrared bands (the one every stage used), choose the
-rain-probability threshold with the highest CSI on the Full-IPR validation split, score the retriever on the
-Full-IPR test split (`satpy_prenet.evaluation.metrics.scores`, pooled over every labelled pixel, plus CSI-4 and
-CSI-8; the provenance keys are ``test_full_ipr`` and ``validation_full_ipr_csi``: these are the rain-selected disc
-tiles of the split, not whole discs) and write
+Steps: read ``adapt-classifier/best.pt`` and ``adapt-regressor/best.pt`` (once), merge LoRA into plain PRE-Nets,
+build the retriever with the train-split normalisation of the infrared bands (the one every stage used), choose the
+rain-probability threshold with the highest CSI of the product on the Full-IPR validation split (a pixel rains where
+P(rain) >= threshold and the regressed rate >= 0.1 mm/h, the rule the test scores apply), score the retriever on the
+Full-IPR test split in constant memory (`satpy_prenet.evaluation.metrics.StreamingScores`, pooled over every
+labelled pixel, plus CSI-4 and CSI-8; the provenance keys are ``test_full_ipr`` and ``validation_full_ipr_csi``:
+these are the rain-selected disc tiles of the split, not whole discs) and write
 ``<workdir>/prenet-<preset>.safetensors`` with purpose ``research``, or ``demo-synthetic`` when the stores hold
 simulated data, and the provenance (configuration, stages, datasets, metrics, seeds).
+
+Export is one process: run it without ``torchrun`` (under ``torchrun`` only rank 0 exports; the others return at
+once).
 """
 
 from __future__ import annotations
@@ -19,19 +23,19 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from satpy_prenet.bundle import save_bundle
 from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, store_path, tile_count
-from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD, block_counts, csi_from_counts, scores
+from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD, StreamingScores
 from satpy_prenet.model import PrecipitationRetriever, preset
-from satpy_prenet.training.checkpoints import CheckpointError
+from satpy_prenet.training.checkpoints import CheckpointError, load_checkpoint
 from satpy_prenet.training.common import StageRun, load_stage_weights, restore_weights, size_multiple, student_network
 from satpy_prenet.training.config import HEADS, TRAINING_STAGES
-from satpy_prenet.training.datasets import TileDataset, is_simulated, open_split
+from satpy_prenet.training.datasets import is_simulated, open_split
 from satpy_prenet.training.lora import add_lora, merge_lora
+from satpy_prenet.training.trainer import data_loader
 
 LOG = logging.getLogger(__name__)
 
@@ -44,14 +48,23 @@ def bundle_path(run: StageRun) -> Path:
     return run.workdir / f"prenet-{run.config.model.preset}.safetensors"
 
 
-def merged_retriever(run: StageRun) -> PrecipitationRetriever:
+def adapted_states(run: StageRun) -> dict[str, dict[str, Any]]:
+    """The ``best.pt`` checkpoints of both adapted heads, checked against the configuration."""
+    return {head: load_stage_weights(run, "adapt", head) for head in HEADS}
+
+
+def merged_retriever(run: StageRun, states: dict[str, dict[str, Any]] | None = None) -> PrecipitationRetriever:
     """The retriever made of both adapted heads, adapters merged, in evaluation mode.
+
+    Args:
+        run: The export run.
+        states: The adapted heads' checkpoints (`adapted_states`; read here when None).
 
     Raises:
         CheckpointError: If a checkpoint is missing or unreadable, or the two heads were normalised differently.
     """
     model = run.config.model
-    states = {head: load_stage_weights(run, "adapt", head) for head in HEADS}
+    states = adapted_states(run) if states is None else states
     normalisations = {head: state["normalisation"]["ir"] for head, state in states.items()}
     if normalisations["classifier"] != normalisations["regressor"]:
         raise CheckpointError(f"{run.workdir}: the adapted classifier and regressor were trained with different "
@@ -68,53 +81,60 @@ def merged_retriever(run: StageRun) -> PrecipitationRetriever:
     return retriever.eval()
 
 
-def _loader(dataset: TileDataset, run: StageRun) -> DataLoader:
-    return DataLoader(dataset, batch_size=max(1, run.config.adapt.batch_size // run.context.world_size),
-                      num_workers=run.config.adapt.num_workers)
+def _batches(dataset: Dataset, run: StageRun) -> DataLoader:
+    """Batches of ``dataset`` for the single export process."""
+    return data_loader(dataset, run.config.adapt.batch_size, num_workers=run.config.adapt.num_workers,
+                       device=run.context.device)
 
 
 @torch.no_grad()
-def choose_threshold(retriever: PrecipitationRetriever, dataset: TileDataset, run: StageRun) -> tuple[float, float]:
-    """The probability threshold of the grid with the highest CSI on ``dataset``, and that CSI."""
+def choose_threshold(retriever: PrecipitationRetriever, dataset: Dataset, run: StageRun) -> tuple[float, float]:
+    """The probability threshold of the grid with the highest CSI of the product on ``dataset``, and that CSI.
+
+    The product rains where P(rain) >= threshold and the regressed rate >= 0.1 mm/h, as the test scores count it;
+    the retriever runs with its threshold at 0 to get the ungated rate (its own threshold is restored after).
+    """
     grid = torch.tensor(run.config.model.threshold_grid, dtype=torch.float64)
     counts = torch.zeros(3, len(grid), dtype=torch.float64)  # hits, misses, false alarms per threshold
     device = run.context.device
-    for batch in _loader(dataset, run):
-        probability, _ = retriever(batch["ir"].to(device))
-        label = batch["label"].to(device)
-        valid = torch.isfinite(label)
-        truth = label[valid] >= RAIN_THRESHOLD
-        predicted = probability[valid].unsqueeze(1) >= grid.to(device)
-        counts[0] += (predicted & truth[:, None]).sum(0).double().cpu()
-        counts[1] += (~predicted & truth[:, None]).sum(0).double().cpu()
-        counts[2] += (predicted & ~truth[:, None]).sum(0).double().cpu()
-    csi = counts[0] / counts.sum(0)
-    csi = torch.nan_to_num(csi, nan=-1.0)
+    kept, retriever.probability_threshold = retriever.probability_threshold, 0.0
+    try:
+        for batch in _batches(dataset, run):
+            probability, rate = retriever(batch["ir"].to(device))
+            label = batch["label"].to(device)
+            valid = torch.isfinite(label) & torch.isfinite(rate)
+            truth = (label[valid] >= RAIN_THRESHOLD)[:, None]
+            predicted = (probability[valid].double()[:, None] >= grid.to(device)) & (rate[valid] >= RAIN_THRESHOLD
+                                                                                     )[:, None]
+            counts[0] += (predicted & truth).sum(0).double().cpu()
+            counts[1] += (~predicted & truth).sum(0).double().cpu()
+            counts[2] += (predicted & ~truth).sum(0).double().cpu()
+    finally:
+        retriever.probability_threshold = kept
+    csi = torch.nan_to_num(counts[0] / counts.sum(0), nan=-1.0)
     best = int(torch.argmax(csi))
+    if csi[best] < 0:
+        LOG.warning("No probability threshold has a defined CSI on the validation split (neither rain nor a rain "
+                    "forecast in it); keeping %.2f, the first of threshold_grid", float(grid[best]))
+        return round(float(grid[best]), 6), float("nan")
     return round(float(grid[best]), 6), float(csi[best])
 
 
 @torch.no_grad()
-def test_scores(retriever: PrecipitationRetriever, dataset: TileDataset, run: StageRun) -> dict[str, Any]:
+def test_scores(retriever: PrecipitationRetriever, dataset: Dataset, run: StageRun) -> dict[str, Any]:
     """Pooled scores of the retrieved rate against every labelled pixel of ``dataset``, with CSI-4 and CSI-8."""
-    predictions, labels = [], []
-    blocks = {size: np.zeros(3, np.int64) for size in CSI_BLOCKS}
-    for batch in _loader(dataset, run):
+    accumulator = StreamingScores(blocks=CSI_BLOCKS)
+    for batch in _batches(dataset, run):
         _, rate = retriever(batch["ir"].to(run.context.device))
-        rate, label = rate.cpu().numpy(), batch["label"].numpy()
-        valid = np.isfinite(label)
-        predictions.append(rate[valid])
-        labels.append(label[valid])
-        for size in CSI_BLOCKS:
-            blocks[size] += block_counts(rate, label, size)
-    metrics = scores(np.concatenate(predictions), np.concatenate(labels)).to_dict()
-    return {**metrics, **{f"csi{size}": csi_from_counts(counts) for size, counts in blocks.items()}}
+        accumulator.update(rate.cpu().numpy(), batch["label"].numpy())
+    return {**accumulator.result().to_dict(), **accumulator.block_csi()}
 
 
 def export_bundle(run: StageRun) -> Path:
     """Build, calibrate, test and save the bundle; returns its path (see the module docstring)."""
     model = run.config.model
-    retriever = merged_retriever(run)
+    states = adapted_states(run)
+    retriever = merged_retriever(run, states)
     half = model.bundle_dtype == "float16"
     if half:  # calibrate and test the weights exactly as the float16 bundle will hold them
         for network in (retriever.classifier, retriever.regressor):
@@ -133,9 +153,11 @@ def export_bundle(run: StageRun) -> Path:
         "stage": "PRE-Net: teacher, Swath-Distilling (Stage I), Full-Disc Adaptation (Stage II), LoRA merged",
         "config": run.config.to_dict(),
         "config_file": str(run.config.source) if run.config.source else None,
-        "stages": _stages(run),
+        "stages": _stages(run, states),
         "metrics": {"test_full_ipr": metrics, "validation_full_ipr_csi": validation_csi,
-                    "probability_threshold": threshold},
+                    "probability_threshold": threshold,
+                    "probability_threshold_rule": "highest validation CSI of the product: P(rain) >= threshold and "
+                                                  f"regressed rate >= {RAIN_THRESHOLD} mm/h"},
         "seeds": {stage: run.config.stage(stage).seed for stage in TRAINING_STAGES},
     }
     path = save_bundle(bundle_path(run), retriever.cpu(), purpose=purpose, provenance=_jsonable(provenance),
@@ -154,14 +176,23 @@ def _datasets(run: StageRun) -> dict[str, Any]:
     return record
 
 
-def _stages(run: StageRun) -> dict[str, Any]:
-    """Best epoch and validation score of every stage and head."""
+def _stages(run: StageRun, adapted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Completed epochs (from ``last.pt``), best epoch and validation score (from ``best.pt``) of every stage and head.
+
+    Args:
+        run: The export run.
+        adapted: The adapted heads' ``best.pt`` checkpoints, already read; the others are memory-mapped, so their
+            weights and optimizer states are not read for this metadata.
+    """
     record = {}
     for stage in TRAINING_STAGES:
         for head in HEADS:
-            state = load_stage_weights(run, stage, head)
-            record[f"{stage}-{head}"] = {"epochs": int(state["epoch"]), "best_epoch": int(state["best"]["epoch"]),
-                                         "metric": state.get("metric"), "value": state["best"]["value"]}
+            best = adapted[head] if stage == "adapt" else load_stage_weights(run, stage, head, mmap=True)
+            last_path = run.directory(stage, head) / "last.pt"
+            last = load_checkpoint(last_path, stage=stage, head=head, mmap=True) if last_path.is_file() else None
+            record[f"{stage}-{head}"] = {"epochs": int(last["epoch"]) if last is not None else None,
+                                         "best_epoch": int(best["epoch"]), "metric": best.get("metric"),
+                                         "value": best["best"]["value"]}
     return record
 
 

@@ -7,16 +7,22 @@ carried over from Stage I (optionally re-initialised). What it freezes: the enco
 infrared into multimodal-compatible features (stem, masked-convolution stages, DAWE, the stride-16 block) and the
 autoencoders' own weights; the frozen modules are also kept in evaluation mode, so that their batch-norm
 statistics stay those of Stage I.
+
+peft (the ``training`` extra) is imported only when adapters are added, so the command line, the dataset build and
+the other stages work without it.
 """
 
 from __future__ import annotations
 
 import logging
-
-from peft import LoraConfig, PeftModel, get_peft_model
-from torch import nn
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from satpy_prenet.model import PRENet
+from satpy_prenet.training.config import ConfigError
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 LOG = logging.getLogger(__name__)
 
@@ -37,14 +43,18 @@ def add_lora(network: PRENet, *, rank: int, alpha: float, reinit_decoder: bool =
 
     Returns:
         The peft model; calling it as ``model(x, mask=...)`` runs the adapted PRE-Net.
+
+    Raises:
+        ConfigError: If peft is not installed.
     """
     if reinit_decoder:
         for name in TRAINED_MODULES:
             for module in getattr(network, name).modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
-    model = get_peft_model(network, LoraConfig(r=rank, lora_alpha=alpha, target_modules=LORA_TARGETS,
-                                               lora_dropout=0.0, bias="none"))
+    peft = _peft()
+    model = peft.get_peft_model(network, peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules=LORA_TARGETS,
+                                                         lora_dropout=0.0, bias="none"))
     for name in TRAINED_MODULES:
         for parameter in getattr(network, name).parameters():
             parameter.requires_grad_(True)
@@ -69,13 +79,22 @@ def base_network(model: PeftModel) -> PRENet:
 
 
 def merge_lora(model: PeftModel) -> PRENet:
-    """Merge the adapters into the weights and return a plain PRENet with the original parameter names."""
+    """Merge the adapters into the weights and return a plain PRENet with the original parameter names.
+
+    Raises:
+        ConfigError: If peft is not installed.
+    """
+    _peft()
     merged = model.merge_and_unload()
     if not isinstance(merged, PRENet):
         raise TypeError(f"merging gave a {type(merged).__name__}, not a PRENet")
     return merged
 
 
-def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """Parameters with requires_grad set."""
-    return [parameter for parameter in model.parameters() if parameter.requires_grad]
+def _peft() -> ModuleType:
+    """The peft package, or a ConfigError saying how to install it."""
+    try:
+        import peft
+    except ImportError as error:
+        raise ConfigError('Stage II (LoRA) and export need peft: pip install "satpy-prenet[training]"') from error
+    return peft

@@ -85,27 +85,60 @@ def check_feature_widths(student: Sequence[Tensor], teacher: Sequence[Tensor]) -
                              f"teacher {tuple(theirs.shape)}; train the teacher with the student's preset")
 
 
+def footprint_masks(footprint: Tensor | None, features: Sequence[Tensor]) -> list[Tensor | None]:
+    """The input footprint mask (B, H, W; 1 = real pixel, 0 = padding) min-pooled to the size of each feature.
+
+    A feature position is valid only if every input pixel of its cell is. None (no padding) gives None per scale.
+    """
+    if footprint is None:
+        return [None] * len(features)
+    masks = []
+    for feature in features:
+        stride = footprint.shape[-1] // feature.shape[-1]
+        pooled = -F.max_pool2d(-footprint.float()[:, None], stride)[:, 0]
+        masks.append(pooled.to(feature.device))
+    return masks
+
+
+def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean of ``values`` (B, H, W) over the positions where ``mask`` is 1 (over all when None)."""
+    if mask is None:
+        return values.mean()
+    return (values * mask).sum() / mask.sum().clamp_min(1.0)
+
+
 def feature_kd(student: Sequence[Tensor], teacher: Sequence[Tensor], *, temperature: float,
-               weights: Sequence[float]) -> Tensor:
-    """Feature distillation: sum over scales of weight * T^2 * mean over pixels of KL(teacher || student) / C.
+               weights: Sequence[float], footprint: Tensor | None = None) -> Tensor:
+    """Feature distillation: sum over scales of weight * T^2 * mean over valid pixels of KL(teacher || student) / C.
 
     Args:
         student: Student features (B, C, H, W) at strides 2, 4, 8.
         teacher: Teacher features of the same shapes (no gradient needed).
         temperature: Softmax temperature T.
         weights: Weight of each scale.
+        footprint: Input-resolution mask (B, H, W) of real pixels (0 on padding); None counts every position.
     """
     check_feature_widths(student, teacher)
     total = student[0].new_zeros((), dtype=torch.float32)
-    for weight, mine, theirs in zip(weights, student, teacher, strict=True):
+    masks = footprint_masks(footprint, student)
+    for weight, mine, theirs, mask in zip(weights, student, teacher, masks, strict=True):
         log_p_student = F.log_softmax(mine.float() / temperature, dim=1)
         log_p_teacher = F.log_softmax(theirs.float() / temperature, dim=1)
         kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=1)
-        total = total + weight * temperature**2 * kl.mean() / mine.shape[1]
+        total = total + weight * temperature**2 * _masked_mean(kl, mask) / mine.shape[1]
     return total
 
 
-def reconstruction_loss(reconstructions: Sequence[Tensor], teacher: Sequence[Tensor]) -> Tensor:
-    """Sum over scales of the mean squared error between the autoencoder outputs and the teacher features."""
+def reconstruction_loss(reconstructions: Sequence[Tensor], teacher: Sequence[Tensor], *,
+                        footprint: Tensor | None = None) -> Tensor:
+    """Sum over scales of the mean squared error (over channels and valid positions) to the teacher features.
+
+    Args:
+        reconstructions: Autoencoder outputs (B, C, H, W) at strides 2, 4, 8.
+        teacher: Teacher features of the same shapes.
+        footprint: Input-resolution mask (B, H, W) of real pixels (0 on padding); None counts every position.
+    """
     check_feature_widths(reconstructions, teacher)
-    return sum(F.mse_loss(mine.float(), theirs.float()) for mine, theirs in zip(reconstructions, teacher, strict=True))
+    masks = footprint_masks(footprint, reconstructions)
+    return sum(_masked_mean(((mine.float() - theirs.float()) ** 2).mean(dim=1), mask)
+               for mine, theirs, mask in zip(reconstructions, teacher, masks, strict=True))

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from satpy_prenet.training.config import MASKTUNE_MODES
+
 #: Function merging the per-process dicts {sample_id: (packed mask, shape)} into one over all processes.
 Gather = Callable[[dict[str, tuple[np.ndarray, tuple[int, int]]]], dict[str, tuple[np.ndarray, tuple[int, int]]]]
 
@@ -47,8 +49,8 @@ class MaskTune:
     """
 
     def __init__(self, mode: str, *, warmup_epochs: int, rho: float, seed: int = 0) -> None:
-        if mode not in ("self", "rand", "none"):
-            raise ValueError(f"unknown MaskTune mode {mode!r}; expected self, rand or none")
+        if mode not in MASKTUNE_MODES:
+            raise ValueError(f"unknown MaskTune mode {mode!r}; expected one of {', '.join(MASKTUNE_MODES)}")
         self.mode = mode
         self.warmup_epochs = warmup_epochs
         self.rho = rho

@@ -55,8 +55,9 @@ def run_stage(name: str, config: TrainingConfig, workdir: str | os.PathLike, *,
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; under ``torchrun`` each process takes its local GPU.
 
     Returns:
-        For a training stage, ``{head: FitResult}``; for export, ``{"bundle": path}`` (on every process; only
-        rank 0 writes it).
+        For a training stage, ``{head: FitResult}``; for export, ``{"bundle": path}``. Export is meant to run
+        without ``torchrun``; under it, rank 0 exports and the other processes return ``{"bundle": None}`` at once
+        (no barrier that could time out while rank 0 scores the test split).
 
     Raises:
         ValueError: For an unknown stage or head.
@@ -70,7 +71,5 @@ def run_stage(name: str, config: TrainingConfig, workdir: str | os.PathLike, *,
     run = StageRun(config=config, workdir=workdir, data=Path(data) if data else default_data(workdir),
                    context=init_distributed(device), resume=resume)
     if name == "export":
-        result = {"bundle": export_bundle(run)} if run.context.is_main else {"bundle": None}
-        run.context.barrier()
-        return result
+        return {"bundle": export_bundle(run) if run.context.is_main else None}
     return {head: TRAINERS[name](run, head) for head in heads}

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Teacher stage: the multimodal UNet (IR + PMW + PR, geo late fusion) trained on Swath-MPR for one head.
 
-The input normalisation (per channel, from the Swath-MPR train split) is computed here and stored in the teacher's
+The input normalisation (per channel, from the Swath-MPR train split) is computed here once, cached in
+``<workdir>/checkpoints/normalisation.json`` (reused by the other head and on resume) and stored in the teacher's
 checkpoints; the student stages take it from there, so teacher and student see the infrared bands alike.
 """
 
@@ -15,11 +16,14 @@ from torch import Tensor, nn
 from satpy_prenet.data.stores import SWATH_MPR, store_path
 from satpy_prenet.training.common import StageRun, size_multiple, teacher_network
 from satpy_prenet.training.config import ModelSection
-from satpy_prenet.training.datasets import compute_normalisation, open_split
+from satpy_prenet.training.datasets import cached_normalisation, open_split
 from satpy_prenet.training.losses import task_loss
 from satpy_prenet.training.trainer import FitResult, Trainer, seed_everything
 
 LOG = logging.getLogger(__name__)
+
+#: File (under ``<workdir>/checkpoints``) caching the normalisation statistics of the Swath-MPR train split.
+NORMALISATION_CACHE = "normalisation.json"
 
 
 def teacher_inputs(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -61,7 +65,9 @@ class TeacherTask:
 def train_teacher(run: StageRun, head: str) -> FitResult:
     """Train (or resume) the teacher of ``head``; writes ``<workdir>/checkpoints/teacher-<head>/``."""
     config, model = run.config.teacher, run.config.model
-    normalisation = compute_normalisation(store_path(run.data, SWATH_MPR, "train"), SWATH_MPR, bands=model.bands)
+    normalisation = cached_normalisation(run.workdir / "checkpoints" / NORMALISATION_CACHE,
+                                         store_path(run.data, SWATH_MPR, "train"), SWATH_MPR, bands=model.bands,
+                                         write=run.context.is_main)
     options = {"bands": model.bands, "normalisation": normalisation, "size_multiple": size_multiple(model)}
     train_set = open_split(run.data, SWATH_MPR, "train", **options)
     validation_set = open_split(run.data, SWATH_MPR, "validation", **options)

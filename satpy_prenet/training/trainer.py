@@ -4,9 +4,11 @@
 A stage hands the loop a `StageTask` (the network to train and how to compute its loss and predictions); the loop
 owns everything else. Per epoch it trains over the train split (a `DistributedSampler` in every run, so that one
 process and several see the same global batches), makes the next epoch's MaskTune masks, validates, appends one
-JSON line to ``metrics.jsonl`` and writes ``last.pt`` (and ``best.pt`` when the validation score improved).
-``resume=True`` restores ``last.pt`` (weights, optimizer, scheduler, scaler, random generators, masks, best score)
-and continues with the next epoch, which gives the same result as an uninterrupted run.
+writes ``last.pt`` (and ``best.pt`` when the validation score improved), then appends one JSON line to
+``metrics.jsonl``; every (re)start cuts the log back to the epochs of the checkpoint, so it never holds an epoch
+twice. ``resume=True`` restores ``last.pt`` (weights, optimizer, scheduler, scaler, random generators, masks, best
+score) and continues with the next epoch, which gives the same result as an uninterrupted run (on the CPU; on CUDA
+only with deterministic algorithms).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ LOG = logging.getLogger(__name__)
 
 #: Keys of the stage configuration that may change between a run and its resumption.
 RESUMABLE_CHANGES = ("epochs", "num_workers", "max_steps_per_epoch")
+#: Keys of the model section that must not change between a run and its resumption.
+MODEL_KEYS = ("preset", "bands", "regressor_pixels")
+#: Checkpoint entries a resumption needs.
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "masks", "best", "config", "epoch")
 
 
 class StageTask(Protocol):
@@ -124,6 +130,13 @@ def move(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
             for key, value in batch.items()}
 
 
+def data_loader(dataset: Dataset, batch_size: int, *, num_workers: int, device: torch.device,
+                sampler: DistributedSampler | None = None) -> DataLoader:
+    """Batches of ``dataset`` in order (or in the order of ``sampler``), pinned in memory for CUDA."""
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=num_workers,
+                      pin_memory=device.type == "cuda")
+
+
 def is_better(value: float, best: float | None, higher: bool) -> bool:
     """Whether ``value`` beats ``best`` (a finite value beats None and NaN)."""
     if best is None or math.isnan(best):
@@ -176,9 +189,8 @@ class Trainer:
         self.start_epoch = 0
 
     def _loader(self, dataset: Dataset, sampler: DistributedSampler | None) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.config.batch_size // self.context.world_size, sampler=sampler,
-                          shuffle=False, num_workers=self.config.num_workers,
-                          pin_memory=self.context.device.type == "cuda")
+        return data_loader(dataset, self.config.batch_size // self.context.world_size,
+                           num_workers=self.config.num_workers, device=self.context.device, sampler=sampler)
 
     @property
     def last_path(self) -> Path:
@@ -210,6 +222,8 @@ class Trainer:
         elif resume:
             LOG.warning("%s: nothing to resume, starting %s-%s from scratch", self.last_path, self.task.stage,
                         self.task.head)
+        if self.context.is_main:
+            _truncate_log(self.metrics_path, self.start_epoch)
         history = []
         for epoch in range(self.start_epoch, self.config.epochs):
             history.append(self._epoch(epoch))
@@ -276,9 +290,7 @@ class Trainer:
         autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp else nullcontext())
         with autocast:
             loss, parts, loss_map = self.task.training_loss(self.network, batch, mask)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{self.task.stage}-{self.task.head}: the loss became {loss.item()} in epoch "
-                                     f"{epoch + 1}; lower the learning rate or check the inputs")
+        self._check_finite(loss, epoch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -286,6 +298,20 @@ class Trainer:
         if self.masktune is not None:
             self.masktune.record(batch["sample_id"], loss_map)
         return {"loss": loss.detach(), **{name: value.detach() for name, value in parts.items()}}
+
+    def _check_finite(self, loss: Tensor, epoch: int) -> None:
+        """Raise on every process if the (unscaled) loss of any process is not finite, before the backward pass.
+
+        The flag is summed over the processes first, so that all of them stop together instead of the others
+        waiting in DDP's gradient all-reduce. An overflow of the float16 gradient scaler's scaled gradients is not an
+        error: the scaler skips that step and lowers its scale.
+        """
+        bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).item() else 1.0], dtype=torch.float64)
+        processes = int(self.context.all_reduce_sum(bad).item())
+        if processes:
+            raise FloatingPointError(f"{self.task.stage}-{self.task.head}: the loss became non-finite on {processes} "
+                                     f"process(es) in epoch {epoch + 1} (here: {loss.item()}); lower the learning "
+                                     "rate or check the inputs")
 
     @torch.no_grad()
     def _validate(self) -> dict[str, float]:
@@ -309,44 +335,77 @@ class Trainer:
                 "best": dict(self.best), "metric": self.metric, "config": self.config.to_dict(), **self.extras}
 
     def _write(self, epoch: int, record: dict[str, Any], improved: bool) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with self.metrics_path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record, default=float) + "\n")
         state = self._state(epoch)
         if improved:
             save_checkpoint(self.best_path, state)
         save_checkpoint(self.last_path, state)
+        with self.metrics_path.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record, default=float) + "\n")
 
     def _restore(self, state: dict[str, Any]) -> None:
-        changed = sorted(key for key, value in self.config.to_dict().items()
-                         if key not in RESUMABLE_CHANGES and state["config"].get(key) != value)
-        if changed:
-            raise CheckpointError(f"{self.last_path}: cannot resume with a changed configuration ({', '.join(changed)}"
-                                  f"); only {', '.join(RESUMABLE_CHANGES)} may change")
-        self.task.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        if self.masktune is not None and state["masks"] is not None:
-            self.masktune.load_state_dict(state["masks"])
-        self.best = dict(state["best"])
-        self.start_epoch = int(state["epoch"])
-        if self.context.is_main:
-            _truncate_log(self.metrics_path, self.start_epoch)
+        """Continue from ``state`` (of ``last.pt``).
+
+        Raises:
+            CheckpointError: Naming ``last.pt``, if it lacks an entry, was made with another stage configuration
+                (beyond `RESUMABLE_CHANGES`) or model section (`MODEL_KEYS`), or its states do not fit.
+        """
+        missing = [key for key in RESUME_KEYS if key not in state]
+        if missing:
+            raise CheckpointError(f"{self.last_path}: cannot resume, the checkpoint lacks {', '.join(missing)}")
+        self._check_unchanged(state)
+        try:
+            self.task.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+            if self.masktune is not None and state["masks"] is not None:
+                self.masktune.load_state_dict(state["masks"])
+            self.best = {"epoch": int(state["best"]["epoch"]), "value": state["best"]["value"]}
+            self.start_epoch = int(state["epoch"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+            raise CheckpointError(f"{self.last_path}: cannot resume, the checkpoint does not fit this run "
+                                  f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+                                  ) from error
         LOG.info("Resuming %s-%s after epoch %d from %s", self.task.stage, self.task.head, self.start_epoch,
                  self.last_path)
 
 
+    def _check_unchanged(self, state: dict[str, Any]) -> None:
+        """Raise a CheckpointError if the stage configuration or the model section differ from ``state``'s."""
+        saved = state["config"] if isinstance(state["config"], dict) else {}
+        changed = sorted(key for key, value in self.config.to_dict().items()
+                         if key not in RESUMABLE_CHANGES and saved.get(key) != value)
+        if changed:
+            raise CheckpointError(f"{self.last_path}: cannot resume with a changed configuration ({', '.join(changed)}"
+                                  f"); only {', '.join(RESUMABLE_CHANGES)} may change")
+        wanted = self.extras.get("model_section")
+        if wanted is None:
+            return
+        trained = state.get("model_section") if isinstance(state.get("model_section"), dict) else {}
+        changed = [key for key in MODEL_KEYS if trained.get(key) != wanted.get(key)]
+        if changed:
+            raise CheckpointError(f"{self.last_path}: cannot resume, the model section changed ("
+                                  + ", ".join(f"{key}: {trained.get(key)} -> {wanted.get(key)}" for key in changed)
+                                  + f"); remove {self.directory} to start again")
+
+
 def _truncate_log(path: Path, epochs: int) -> None:
-    """Drop log lines of epochs after ``epochs`` (written by an interrupted run after its last checkpoint)."""
+    """Keep only the log lines of epochs up to ``epochs`` (those with a checkpoint); drop malformed lines."""
     if not path.is_file():
         return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
-             if line.strip() and json.loads(line)["epoch"] <= epochs]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if _logged_epoch(line) <= epochs]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _logged_epoch(line: str) -> float:
+    """Epoch of a metrics.jsonl line (infinity for a blank or malformed line, which is dropped)."""
+    try:
+        return float(json.loads(line)["epoch"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def _short(values: dict[str, float]) -> str:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Validation scores accumulated batch by batch and summed over processes, and the choice of the best epoch.
 
-Classifier: the task loss and CSI, POD, FAR of "rain" (P(rain) >= 0.5, i.e. the larger logit) against labels
+Classifier: the task loss and CSI, POD, FAR of "rain" (P(rain) >= 0.5 from the softmax, inclusive) against labels
 >= 0.1 mm/h. Regressor: the task loss, and the RMSE over labelled pixels with rain (the pixels where the product
 shows the regressed rate). Everything is kept as sums, so the scores of a distributed run equal those of one
 process over the same tiles.
@@ -14,7 +14,11 @@ import math
 import torch
 from torch import Tensor
 
+from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD
 from satpy_prenet.training.losses import RAIN_CLASS, counted_pixels, task_loss_map
+
+#: Rain probability from which the classifier's validation counts a pixel as rain (inclusive).
+VALIDATION_PROBABILITY = 0.5
 
 #: Sums kept per head.
 _FIELDS = {"classifier": ("loss_sum", "count", "hits", "misses", "false_alarms"),
@@ -47,9 +51,9 @@ class ValidationScores:
         loss_map = task_loss_map(self.head, output, label, self.regressor_pixels)
         counted = counted_pixels(self.head, label, self.regressor_pixels)
         valid = torch.isfinite(label)
-        truth = valid & (label >= 0.1)
+        truth = valid & (label >= RAIN_THRESHOLD)
         if self.head == "classifier":
-            predicted = valid & (output.argmax(dim=1) == RAIN_CLASS)
+            predicted = valid & (torch.softmax(output, dim=1)[:, RAIN_CLASS] >= VALIDATION_PROBABILITY)
             values = [loss_map.sum(), counted.sum(), (predicted & truth).sum(), (~predicted & truth).sum(),
                       (predicted & ~truth).sum()]
         else:
