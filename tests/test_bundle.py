@@ -298,3 +298,12 @@ def test_half_precision_bundle_is_half_the_size_and_loads_as_float32(tmp_path):
         probability_full, _ = load_bundle(full).model(bt)
         probability_half, _ = model(bt)
     torch.testing.assert_close(probability_half, probability_full, atol=2e-3, rtol=0)
+
+
+def test_embedded_bundle_was_made_by_the_training_pipeline(demo_bundle):
+    header = read_header(demo_bundle)
+    pipeline = header.provenance["pipeline"]
+    assert pipeline["command"] == "satpy-prenet-train all" and pipeline["simulate"] is True
+    assert pipeline["config_file"] == "etc/training/small.yaml"
+    assert header.provenance["stage"].startswith("PRE-Net: teacher, Swath-Distilling")
+    assert header.purpose == "demo-synthetic"

@@ -54,6 +54,9 @@ def test_all_leaves_one_bundle_built_from_every_stage(trained):
     header = read_header(bundles[0])
     assert header.purpose == "demo-synthetic", "a bundle trained on simulated stores must say so"
     assert set(header.provenance["metrics"]) >= {"test_full_ipr", "probability_threshold"}
+    pipeline = header.provenance["pipeline"]
+    assert pipeline["simulate"] is True
+    assert set(pipeline["seconds"]) == {"simulate", "build", "teacher", "distill", "adapt"}
     for stage in ("teacher", "distill", "adapt"):
         for head in ("classifier", "regressor"):
             lines = (workdir / "checkpoints" / f"{stage}-{head}" / "metrics.jsonl").read_text().splitlines()

@@ -39,6 +39,10 @@ from satpy_prenet.training.trainer import data_loader
 
 LOG = logging.getLogger(__name__)
 
+#: Written by `satpy_prenet.training.pipeline.run_all` into the work directory after each step: how the run was
+#: made and the seconds of each step; export copies it into the bundle's provenance.
+PIPELINE_RECORD = "pipeline.json"
+
 #: Block sizes of the neighbourhood CSIs reported with the test scores (the paper's CSI-4 and CSI-8).
 CSI_BLOCKS = (4, 8)
 
@@ -160,6 +164,9 @@ def export_bundle(run: StageRun) -> Path:
                                                   f"regressed rate >= {RAIN_THRESHOLD} mm/h"},
         "seeds": {stage: run.config.stage(stage).seed for stage in TRAINING_STAGES},
     }
+    record = run.workdir / PIPELINE_RECORD
+    if record.is_file():  # made by `satpy-prenet-train all`: how, and the time of each step
+        provenance["pipeline"] = json.loads(record.read_text())
     path = save_bundle(bundle_path(run), retriever.cpu(), purpose=purpose, provenance=_jsonable(provenance),
                        half_precision=half)
     LOG.info("Wrote the %s bundle %s", purpose, path)

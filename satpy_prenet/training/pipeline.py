@@ -7,6 +7,7 @@ Layout of a work directory::
     <workdir>/datasets/     the Swath-MPR and Full-IPR stores (docs/training-data.md)
     <workdir>/checkpoints/  one folder per stage and head
     <workdir>/prenet-<preset>.safetensors   the bundle
+    <workdir>/pipeline.json   how `run_all` was called and the seconds of each step (copied into the bundle)
 
 Every step is resumable: a rerun with ``resume=True`` keeps the simulated archive if it is complete, lets the builder
 skip its finished units, and continues every stage from its last checkpoint.
@@ -26,6 +27,7 @@ from typing import Any
 from satpy_prenet.synthetic.atomic import atomic_path
 from satpy_prenet.training.builder import BuildConfig, BuildReport, Sources, build_datasets, discover_sources
 from satpy_prenet.training.config import HEADS, ConfigError, TrainingConfig
+from satpy_prenet.training.export import PIPELINE_RECORD
 from satpy_prenet.training.stages import PIPELINE, default_data, run_stage
 
 LOG = logging.getLogger(__name__)
@@ -110,11 +112,16 @@ def run_all(config: TrainingConfig, workdir: str | os.PathLike, *, sources: str 
     sources = Path(sources) if sources is not None else workdir / "archive"
     seconds: dict[str, float] = {}
 
+    record = {"command": "satpy-prenet-train all", "config_file": str(config.source) if config.source else None,
+              "simulate": simulate, "sources": str(sources), "seconds": seconds}
+
     def timed(name: str, step: Callable[[], Any]) -> Any:
         started = time.perf_counter()
         result = step()
         seconds[name] = round(time.perf_counter() - started, 1)
         LOG.info("%s took %.1f s", name, seconds[name])
+        with atomic_path(workdir / PIPELINE_RECORD) as partial:  # read by export into the bundle's provenance
+            Path(partial).write_text(json.dumps(record, indent=1))
         if on_step is not None:
             on_step(name, seconds[name])
         return result
