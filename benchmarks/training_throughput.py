@@ -265,8 +265,6 @@ def run_case(stage: str, head: str, workdir: Path, device: str, warmup: int) -> 
     from satpy_prenet.training.stages import run_stage
 
     config = TrainingConfig.from_dict(json.loads((workdir / "config.json").read_text()))
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     load_before = os.getloadavg()
     record: dict = {"stage": stage, "head": head}
     with timed_steps(record):
@@ -335,7 +333,7 @@ def run_cases(args: argparse.Namespace, device: str, workdir: Path) -> list[dict
     return cases
 
 
-def child_info(workdir: Path, device: str, threads: int | None) -> dict:
+def child_info(device: str, threads: int | None) -> dict:
     """The machine as a child process sees it (torch threads as the training ran)."""
     command = [sys.executable, __file__, "--machine", "--device", device]
     command += ["--threads", str(threads)] if threads else []
@@ -465,7 +463,7 @@ def main() -> None:
         (workdir / "config.json").write_text(json.dumps(data, default=str))
         write_stores(workdir / "datasets", list(config.model.bands), scans, disc,
                      {"train": tiles, "validation": args.validation_tiles}, args.seed)
-        report["machine"] = child_info(workdir, device, args.threads)
+        report["machine"] = child_info(device, args.threads)
         report["cases"] = run_cases(args, device, workdir)
     report["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     path = write_report(report, args.out)
