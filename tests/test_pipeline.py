@@ -104,6 +104,11 @@ def test_rerun_with_resume_keeps_the_archive_and_the_stores(trained, tmp_path):
     assert simulate_sources(load_config(config), copy / "archive", progress=False) == copy / "archive"
     after = {path: path.stat().st_mtime_ns for path in (copy / "archive").rglob("*") if path.is_file()}
     assert before == after, "a complete simulated archive was written again"
+    other = yaml.safe_load(config.read_text())
+    other["simulate"]["seed"] = 7
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    with pytest.raises(ConfigError, match="other settings"):
+        simulate_sources(load_config(tmp_path / "other.yaml"), copy / "archive", progress=False)
     result = CliRunner().invoke(main, ["build", "--config", str(config), "--sources", str(copy / "archive"),
                                        "--workdir", str(copy)])
     assert result.exit_code == 0, result.output

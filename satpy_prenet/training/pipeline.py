@@ -34,8 +34,8 @@ LOG = logging.getLogger(__name__)
 
 #: Keys of the ``simulate`` section.
 SIMULATE_KEYS = ("seed", "start", "end", "platform")
-#: Written into the archive folder once every file of the simulated archive is on disk.
-ARCHIVE_COMPLETE = "archive-complete.json"
+#: Kept in the archive folder: the ``simulate`` settings of its files, and whether all of them are on disk.
+ARCHIVE_STATE = "simulated-archive.json"
 
 
 def build_config(config: TrainingConfig) -> BuildConfig:
@@ -51,8 +51,11 @@ def build_config(config: TrainingConfig) -> BuildConfig:
 def simulate_sources(config: TrainingConfig, folder: str | os.PathLike, *, progress: bool = True) -> Path:
     """Write the simulated archive of the ``simulate`` section under ``folder`` (kept if already complete).
 
+    An interrupted simulation is simply run again (every file is written atomically under a deterministic name).
+
     Raises:
-        ConfigError: If the section lacks a key or holds an unknown one.
+        ConfigError: If the section lacks a key or holds an unknown one, or ``folder`` holds a simulated archive of
+            other settings (mixing two archives would mix two worlds).
     """
     from satpy_prenet.synthetic.archive import simulate_archive  # the simulator is only needed here
 
@@ -61,17 +64,21 @@ def simulate_sources(config: TrainingConfig, folder: str | os.PathLike, *, progr
     where = f"{config.source or 'training config'}: simulate"
     if set(section) != set(SIMULATE_KEYS):
         raise ConfigError(f"{where}: needs exactly the keys {', '.join(SIMULATE_KEYS)}, got {', '.join(section)}")
-    marker = folder / ARCHIVE_COMPLETE
+    marker = folder / ARCHIVE_STATE
     record = {key: str(section[key]) for key in SIMULATE_KEYS}
-    if marker.is_file() and json.loads(marker.read_text()) == record:
+    state = json.loads(marker.read_text()) if marker.is_file() else None
+    if state is not None and state["simulate"] != record:
+        raise ConfigError(f"{folder} holds a simulated archive of other settings ({state['simulate']}); remove it or "
+                          "simulate into another folder")
+    if state is not None and state["complete"]:
         LOG.info("%s: simulated archive already complete", folder)
         return folder
+    _write_state(marker, record, complete=False)
     started = time.perf_counter()
     archive = simulate_archive(folder, seed=int(section["seed"]), start=_time(section["start"], where),
                                end=_time(section["end"], where), platform=str(section["platform"]),
                                progress=progress)
-    with atomic_path(marker) as partial:
-        Path(partial).write_text(json.dumps(record))
+    _write_state(marker, record, complete=True)
     LOG.info("simulated archive: %d AGRI, %d GMI, %d DPR, %d CLDAS files in %.0f s", len(archive.agri),
              len(archive.gmi), len(archive.dpr), len(archive.cldas), time.perf_counter() - started)
     return folder
@@ -135,6 +142,13 @@ def run_all(config: TrainingConfig, workdir: str | os.PathLike, *, sources: str 
         result = timed(name, lambda name=name: run_stage(name, config, workdir, data=data, heads=heads,
                                                          resume=resume, device=device))
     return {"bundle": result["bundle"], "seconds": seconds}
+
+
+def _write_state(marker: Path, record: dict[str, str], *, complete: bool) -> None:
+    """Record (atomically) the settings of the simulated archive in ``marker`` and whether it is complete."""
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(marker) as partial:
+        Path(partial).write_text(json.dumps({"simulate": record, "complete": complete}))
 
 
 def _time(value: Any, where: str) -> dt.datetime:
