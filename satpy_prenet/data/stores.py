@@ -210,10 +210,12 @@ def open_tiles(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:
     return dataset
 
 
-def channel_statistics(dataset: xr.Dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of variable ``name`` (axis 1) over finite values of every tile."""
+def channel_statistics(dataset: xr.Dataset, name: str) -> tuple[xr.DataArray, xr.DataArray]:
+    """Lazy per-channel mean and standard deviation of variable ``name`` (axis 1) over finite values of every tile.
+
+    Compute several of them together (``dask.compute``) to read the store once.
+    """
     values = dataset[name]
     reduce = [dim for dim in values.dims if dim != values.dims[1]]
     finite = values.where(np.isfinite(values))
-    mean, std = finite.mean(reduce, skipna=True), finite.std(reduce, skipna=True)
-    return np.asarray(mean.values, np.float64), np.asarray(std.values, np.float64)
+    return finite.mean(reduce, skipna=True), finite.std(reduce, skipna=True)

@@ -37,23 +37,32 @@ class Scores:
 
 def scores(prediction: np.ndarray, label: np.ndarray, threshold: float = RAIN_THRESHOLD) -> Scores:
     """Pooled scores of ``prediction`` against ``label`` (same shape, mm/h)."""
+    pred, true = _valid_pairs(prediction, label)
+    rmse = float(np.sqrt(np.mean((pred - true) ** 2))) if pred.size else float("nan")
+    return _scores(rmse, pearson(pred, true), *_contingency(pred, true, threshold), pred.size)
+
+
+def _valid_pairs(prediction: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The finite (prediction, label) pairs as float64, after checking that the shapes agree."""
     prediction = np.asarray(prediction, dtype=np.float64)
     label = np.asarray(label, dtype=np.float64)
     if prediction.shape != label.shape:
         raise ValueError(f"prediction shape {prediction.shape} differs from label shape {label.shape}")
     valid = np.isfinite(prediction) & np.isfinite(label)
-    pred, true = prediction[valid], label[valid]
-    hits = np.count_nonzero((pred >= threshold) & (true >= threshold))
-    misses = np.count_nonzero((pred < threshold) & (true >= threshold))
-    false_alarms = np.count_nonzero((pred >= threshold) & (true < threshold))
-    return Scores(
-        rmse=float(np.sqrt(np.mean((pred - true) ** 2))) if pred.size else float("nan"),
-        cc=pearson(pred, true),
-        pod=_ratio(hits, hits + misses),
-        far=_ratio(false_alarms, hits + false_alarms),
-        csi=_ratio(hits, hits + misses + false_alarms),
-        n_pixels=int(pred.size),
-    )
+    return prediction[valid], label[valid]
+
+
+def _contingency(pred: np.ndarray, true: np.ndarray, threshold: float) -> tuple[int, int, int]:
+    """Hits, misses and false alarms (rain where the rate is at least ``threshold``)."""
+    pred_rain, true_rain = pred >= threshold, true >= threshold
+    return (np.count_nonzero(pred_rain & true_rain), np.count_nonzero(~pred_rain & true_rain),
+            np.count_nonzero(pred_rain & ~true_rain))
+
+
+def _scores(rmse: float, cc: float, hits: float, misses: float, false_alarms: float, n_pixels: float) -> Scores:
+    """Scores from the RMSE, the CC and the contingency counts."""
+    return Scores(rmse=rmse, cc=cc, pod=_ratio(hits, hits + misses), far=_ratio(false_alarms, hits + false_alarms),
+                  csi=_ratio(hits, hits + misses + false_alarms), n_pixels=int(n_pixels))
 
 
 class StreamingScores:
@@ -77,26 +86,18 @@ class StreamingScores:
 
     def update(self, prediction: np.ndarray, label: np.ndarray) -> None:
         """Add a batch of rates and labels (same shape, mm/h; images (..., H, W) when block sizes are set)."""
-        prediction = np.asarray(prediction, dtype=np.float64)
-        label = np.asarray(label, dtype=np.float64)
-        if prediction.shape != label.shape:
-            raise ValueError(f"prediction shape {prediction.shape} differs from label shape {label.shape}")
-        valid = np.isfinite(prediction) & np.isfinite(label)
-        pred, true = prediction[valid], label[valid]
-        pred_rain, true_rain = pred >= self.threshold, true >= self.threshold
+        pred, true = _valid_pairs(prediction, label)
         self.sums += [pred.size, pred.sum(), true.sum(), pred @ pred, true @ true, pred @ true,
-                      (pred - true) @ (pred - true), np.count_nonzero(pred_rain & true_rain),
-                      np.count_nonzero(~pred_rain & true_rain), np.count_nonzero(pred_rain & ~true_rain)]
+                      (pred - true) @ (pred - true), *_contingency(pred, true, self.threshold)]
         for size, counts in self.blocks.items():
             counts += block_counts(prediction, label, size, self.threshold)
 
     def result(self) -> Scores:
         """The pooled scores so far (NaN where undefined; CC 0 when either side is constant)."""
         n, sum_p, sum_t, sum_pp, sum_tt, sum_pt, sse, hits, misses, false_alarms = self.sums.tolist()
-        return Scores(rmse=float(np.sqrt(sse / n)) if n else float("nan"),
-                      cc=_pearson_from_sums(n, sum_p, sum_t, sum_pp, sum_tt, sum_pt),
-                      pod=_ratio(hits, hits + misses), far=_ratio(false_alarms, hits + false_alarms),
-                      csi=_ratio(hits, hits + misses + false_alarms), n_pixels=int(n))
+        rmse = float(np.sqrt(sse / n)) if n else float("nan")
+        return _scores(rmse, _pearson_from_sums(n, sum_p, sum_t, sum_pp, sum_tt, sum_pt), hits, misses,
+                       false_alarms, n)
 
     def block_csi(self) -> dict[str, float]:
         """``{"csi4": ..., "csi8": ...}``: CSI of the summed block counts of each block size."""

@@ -36,7 +36,7 @@ class _DictConfig:
         return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
 
 
-def _require(rules: list[tuple[bool, str]]) -> None:
+def require(rules: list[tuple[bool, str]]) -> None:
     """Raise a ValueError with the message of the first rule that does not hold."""
     for holds, message in rules:
         if not holds:
@@ -79,7 +79,7 @@ class PRENetConfig(_DictConfig):
 
     def __post_init__(self) -> None:
         """Check that the sizes fit together."""
-        _require(
+        require(
             [
                 (len(self.widths) == DEPTH + 1, f"widths needs {DEPTH + 1} entries (stem, strides 2, 4, 8, 16)"),
                 (
@@ -126,7 +126,7 @@ class TeacherConfig(_DictConfig):
 
     def __post_init__(self) -> None:
         """Check the number of widths."""
-        _require([(len(self.widths) == DEPTH + 1, f"widths needs {DEPTH + 1} entries (stem, strides 2, 4, 8, 16)")])
+        require([(len(self.widths) == DEPTH + 1, f"widths needs {DEPTH + 1} entries (stem, strides 2, 4, 8, 16)")])
 
     @property
     def size_multiple(self) -> int:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import yaml
 
 from satpy_prenet.channels import PAPER_BANDS, bands
-from satpy_prenet.model.config import PRESETS
+from satpy_prenet.model.config import PRESETS, require
 
 #: Training stages that have a StageConfig section, in the order they run.
 TRAINING_STAGES = ("teacher", "distill", "adapt")
@@ -86,12 +86,6 @@ def _number(value: str | int, where: str) -> float:
         raise ConfigError(f"{where}: {value!r} is not a number") from error
 
 
-def _check(rules: list[tuple[bool, str]]) -> None:
-    for holds, message in rules:
-        if not holds:
-            raise ValueError(message)
-
-
 @dataclass(frozen=True, kw_only=True)
 class ModelSection(_Section):
     """What is trained.
@@ -117,7 +111,7 @@ class ModelSection(_Section):
     def __post_init__(self) -> None:
         """Check the values."""
         bands(list(self.bands))
-        _check([(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}"),
+        require([(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}"),
                 (len(set(self.bands)) == len(self.bands) > 0, "bands must be a non-empty list without repeats"),
                 (self.regressor_pixels in REGRESSOR_PIXELS,
                  f"regressor_pixels must be one of {', '.join(REGRESSOR_PIXELS)}"),
@@ -180,7 +174,7 @@ class StageConfig(_Section):
 
     def __post_init__(self) -> None:
         """Check the values."""
-        _check([(self.epochs >= 1, "epochs must be at least 1"),
+        require([(self.epochs >= 1, "epochs must be at least 1"),
                 (self.batch_size >= 1, "batch_size must be at least 1"),
                 (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
                 (self.lr > 0, "lr must be positive"),

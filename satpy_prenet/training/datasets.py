@@ -31,7 +31,15 @@ import torch.nn.functional as F
 import xarray as xr
 from torch.utils.data import Dataset
 
-from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, StoreError, open_tiles, store_path, tile_count
+from satpy_prenet.data.stores import (
+    FULL_IPR,
+    SWATH_MPR,
+    StoreError,
+    channel_statistics,
+    open_tiles,
+    store_path,
+    tile_count,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -78,12 +86,7 @@ def compute_normalisation(path: str | os.PathLike, kind: str, *, bands: Sequence
     """
     tiles = open_tiles(path, kind)
     band_index = select_bands(tiles, bands, path)
-    lazy = {}
-    for name in INPUTS[kind]:
-        values = tiles[name]
-        reduce = [dim for dim in values.dims if dim != values.dims[1]]
-        finite = values.where(np.isfinite(values))
-        lazy[name] = (finite.mean(reduce, skipna=True), finite.std(reduce, skipna=True))
+    lazy = {name: channel_statistics(tiles, name) for name in INPUTS[kind]}
     (computed,) = dask.compute(lazy)  # one pass over the store for every mean and deviation
     stats = {}
     for name, (mean, std) in computed.items():
