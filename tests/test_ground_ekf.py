@@ -67,6 +67,21 @@ def test_rejection_of_outlying_innovation():
     assert record.status == "accepted" and record.posterior[0] < record.prior[0]
 
 
+def test_a_lasting_change_is_followed_after_the_allowed_rejections():
+    """Two rejections of a rain twice the radar's, then the third window opens ln a and the filter follows."""
+    ekf = ZREKF(std_ln_a=0.05, std_b=0.01, config=EKFConfig(sigma_repr=0.1, max_rejections=2))
+    z = np.full(6, 10.0**3.5)
+    radar_mm = zr.MARSHALL_PALMER.rain_rate(z).sum() / 12
+    tips = round(2 * radar_mm / 0.2)
+    records = [ekf.step(z, 1 / 12, tips, T0 + k * HALF_HOUR) for k in range(5)]
+    assert [r.status for r in records[:3]] == ["rejected", "rejected", "accepted"]
+    assert "after 2 rejections" in records[2].reason and ekf.consecutive_rejections == 0
+    assert records[2].posterior[1] == pytest.approx(records[2].prior[1], abs=0.05)  # b barely moves
+    assert ekf.rain_rate(z).sum() / 12 == pytest.approx(tips * 0.2, rel=0.15)
+    never = ZREKF(std_ln_a=0.05, std_b=0.01, config=EKFConfig(sigma_repr=0.1, max_rejections=10**6))
+    assert all(never.step(z, 1 / 12, tips, T0 + k * HALF_HOUR).status == "rejected" for k in range(5))
+
+
 def test_fixed_b_tracks_bias_only():
     ekf = ZREKF(b=1.4, fixed_b=True)
     z = np.full(6, 10.0**3.5)

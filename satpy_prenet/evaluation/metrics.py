@@ -157,5 +157,38 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+@dataclass(frozen=True)
+class RegressionScores:
+    """Scores of an estimate against a reference, as the ground system's tables give them.
+
+    ``r2`` is the coefficient of determination 1 - SSE / SST (negative when the estimate is worse than the
+    reference's mean); ``pearson_r`` is the correlation coefficient, which some papers also call R^2.
+    """
+
+    rmse: float
+    mae: float
+    r2: float
+    pearson_r: float
+    bias: float
+    n: int
+
+    def to_dict(self) -> dict:
+        """Plain dictionary of the scores."""
+        return asdict(self)
+
+
+def regression_scores(estimate: np.ndarray, reference: np.ndarray) -> RegressionScores:
+    """RMSE, MAE, coefficient of determination, Pearson r and mean bias over the finite pairs."""
+    estimate, reference = _valid_pairs(np.asarray(estimate, dtype=float), np.asarray(reference, dtype=float))
+    if estimate.size == 0:
+        raise ValueError("regression_scores: no finite (estimate, reference) pairs")
+    error = estimate - reference
+    spread = np.sum((reference - reference.mean()) ** 2)
+    return RegressionScores(
+        rmse=float(np.sqrt(np.mean(error**2))), mae=float(np.mean(np.abs(error))),
+        r2=float(1.0 - np.sum(error**2) / spread) if spread > 0 else float("nan"),
+        pearson_r=pearson(estimate, reference), bias=float(np.mean(error)), n=int(estimate.size))
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")

@@ -37,6 +37,9 @@ class EKFConfig:
         sigma_repr: Representativeness error of the gauge against the radar volume, in log space (0.1-0.3).
         min_tips: Fewest tips in a window for an update; windows with fewer are gated.
         reject_sigma: Innovations beyond this many standard deviations are rejected.
+        max_rejections: After this many consecutive rejections the relation is taken to have changed (a new
+            rain regime, a recalibrated radar): the next large innovation widens the covariance by its squared
+            normalised size in the ln a direction and is accepted, so the filter cannot lock onto a stale relation.
         a_bounds: Physical range of a; the state is projected onto it after each update.
         b_bounds: Physical range of b.
     """
@@ -47,13 +50,14 @@ class EKFConfig:
     sigma_repr: float = 0.2
     min_tips: int = 2
     reject_sigma: float = 3.0
+    max_rejections: int = 2
     a_bounds: tuple[float, float] = (50.0, 1000.0)
     b_bounds: tuple[float, float] = (1.0, 1.8)
 
     def __post_init__(self):
         positive = {"q_ln_a": self.q_ln_a >= 0, "q_b": self.q_b >= 0, "bucket_mm": self.bucket_mm > 0,
                     "sigma_repr": self.sigma_repr >= 0, "min_tips": self.min_tips >= 1,
-                    "reject_sigma": self.reject_sigma > 0,
+                    "reject_sigma": self.reject_sigma > 0, "max_rejections": self.max_rejections >= 0,
                     "a_bounds": 0 < self.a_bounds[0] < self.a_bounds[1],
                     "b_bounds": 0 < self.b_bounds[0] < self.b_bounds[1]}
         wrong = [key for key, ok in positive.items() if not ok]
@@ -70,7 +74,7 @@ class StepRecord:
     Attributes:
         time: End of the window, seconds since the Unix epoch.
         status: ``"accepted"``, ``"rejected"`` (innovation beyond the threshold) or ``"gated"`` (no update tried).
-        reason: Why a step was gated or rejected; empty when accepted.
+        reason: Why a step was gated or rejected, or how an accepted step after rejections was made; else empty.
         prior: (a, b) after the prediction, before the update.
         posterior: (a, b) after the step.
         gauge_mm: Gauge accumulation G = tips x bucket size.
@@ -143,6 +147,7 @@ class ZREKF:
         self.time = None
         self.last_update = None
         self.counters = {"steps": 0, "accepted": 0, "rejected": 0, "gated": 0}
+        self.consecutive_rejections = 0
         self._project()
 
     @property
@@ -192,14 +197,26 @@ class ZREKF:
         ph = self.P @ jacobian
         variance = float(jacobian @ ph + variance_obs)
         sigma = float(np.sqrt(variance))
+        note = ""
         if abs(innovation) > self.config.reject_sigma * sigma:
-            return sigma, f"|innovation| {abs(innovation):.3g} > {self.config.reject_sigma} sigma ({sigma:.3g})"
+            if self.consecutive_rejections < self.config.max_rejections:
+                self.consecutive_rejections += 1
+                return sigma, f"|innovation| {abs(innovation):.3g} > {self.config.reject_sigma} sigma ({sigma:.3g})"
+            # Open ln a alone (the bias direction) until the innovation is one standard deviation: widening b too
+            # would let one window, which constrains only a ridge of (ln a, b), throw the state to the bounds.
+            added = (innovation**2 - variance) / jacobian[0] ** 2
+            note = f"after {self.consecutive_rejections} rejections: variance of ln a raised by {added:.3g}"
+            self.P = self.P + np.diag([added, 0.0])
+            ph = self.P @ jacobian
+            variance = float(jacobian @ ph + variance_obs)
+            sigma = float(np.sqrt(variance))
+        self.consecutive_rejections = 0
         gain = ph / variance
         keep = np.eye(2) - np.outer(gain, jacobian)
         self.x = self.x + gain * innovation
         self.P = keep @ self.P @ keep.T + np.outer(gain, gain) * variance_obs
         self._project()
-        return sigma, ""
+        return sigma, note
 
     def step(self, z, dt, tips, time):
         """Predict to the end of a window and update with its gauge tips.
@@ -230,7 +247,7 @@ class ZREKF:
             innovation = float(np.log(gauge_mm) - h)
             variance_obs = (self.config.bucket_mm / (np.sqrt(6.0) * gauge_mm)) ** 2 + self.config.sigma_repr**2
             sigma, reason = self._update(innovation, jacobian, variance_obs)
-            status = "rejected" if reason else "accepted"
+            status = "rejected" if reason.startswith("|innovation|") else "accepted"
         self.counters[status] += 1
         if status == "accepted":
             self.last_update = time
@@ -246,7 +263,8 @@ class ZREKF:
         """JSON-safe state: settings, state vector, covariance, counters and times."""
         return {"version": STATE_VERSION, "config": asdict(self.config), "fixed_b": self.fixed_b,
                 "x": self.x.tolist(), "P": self.P.tolist(), "counters": dict(self.counters),
-                "time": self.time, "last_update": self.last_update}
+                "consecutive_rejections": self.consecutive_rejections, "time": self.time,
+                "last_update": self.last_update}
 
     @classmethod
     def from_dict(cls, state):
@@ -264,12 +282,13 @@ class ZREKF:
             counters = {key: int(state["counters"][key]) for key in ("steps", "accepted", "rejected", "gated")}
             times = [None if state[key] is None else float(state[key]) for key in ("time", "last_update")]
             fixed_b = bool(state["fixed_b"])
+            rejections = int(state["consecutive_rejections"])
         except (KeyError, TypeError) as err:
             raise ValueError(f"EKF state incomplete or malformed: {err!r}") from err
         if x.shape != (2,) or cov.shape != (2, 2) or not (np.all(np.isfinite(x)) and np.all(np.isfinite(cov))):
             raise ValueError("EKF state: x must be 2 finite values and P a finite 2 x 2 matrix")
         ekf = cls(config=config, fixed_b=fixed_b)
-        ekf.x, ekf.P, ekf.counters = x, cov, counters
+        ekf.x, ekf.P, ekf.counters, ekf.consecutive_rejections = x, cov, counters, rejections
         ekf.time, ekf.last_update = times
         return ekf
 

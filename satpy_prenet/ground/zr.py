@@ -195,4 +195,5 @@ def dynamic_zr(times, z, r, window, min_rate=0.1, min_pairs=10):
         b = (sxy - sx * sy / n) / var_x
         ln_a = (sy - b * sx) / n
     bad = (n < min_pairs) | ~(var_x > 1e-9 * sxx) | ~(b > 0)
-    return np.where(bad, np.nan, np.exp(ln_a)), np.where(bad, np.nan, b)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(bad, np.nan, np.exp(np.where(bad, 0.0, ln_a))), np.where(bad, np.nan, b)
