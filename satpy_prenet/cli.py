@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from satpy_prenet.ground.cli import ground
+
 LOG = logging.getLogger("satpy_prenet")
 
 
@@ -96,6 +98,9 @@ def demo(out_dir: Path, platform: str, threaded: bool) -> None:
                f"CC {skill.cc:.3f}")
     if result.bundle_purpose == "demo-synthetic":
         click.echo("The weights were trained on simulated data only: these products are a demonstration.")
+
+
+main.add_command(ground)
 
 
 if __name__ == "__main__":
