@@ -78,6 +78,11 @@ class GaugeObservation:
         """Window length in hours."""
         return self.window / pd.Timedelta(hours=1)
 
+    @property
+    def gauge_mm_h(self):
+        """Mean rate of each usable station over the window (mm/h)."""
+        return self.gauge_mm / self.hours
+
     def skip_summary(self):
         """Counts of the skipped stations by reason, e.g. ``"3 outside the image, 1 gap in the window"``."""
         counts = Counter(self.skipped.values())
@@ -366,5 +371,5 @@ def validate_against_gauges(rate, gauges, matches, time, window):
     observation = gauge_observation(rate, gauges, matches, time, window)
     if observation.n_used == 0:
         return {"n": 0, "rmse": np.nan, "mae": np.nan, "bias": np.nan, "r2": np.nan, "pearson_r": np.nan}
-    scores = regression_scores(observation.satellite_mm_h, observation.gauge_mm / observation.hours).to_dict()
+    scores = regression_scores(observation.satellite_mm_h, observation.gauge_mm_h).to_dict()
     return {key: scores[key] for key in ("n", "rmse", "mae", "bias", "r2", "pearson_r")}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -101,3 +102,110 @@ def fit_zr(record_path: Path, window: int, reference: str, state: Path | None, f
     state.parent.mkdir(parents=True, exist_ok=True)
     ekf.save(state)
     click.echo(f"EKF state written to {state}")
+
+
+def _read_gauge_file(path: Path):
+    from satpy_prenet.ground.gauges import read_gauges
+
+    try:
+        return read_gauges(path)
+    except (OSError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _read_product_rate(path: Path, variable: str):
+    from satpy_prenet.ground.product_files import read_rate
+
+    try:
+        return read_rate(path, variable)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@ground.command()
+@click.argument("product", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--gauges", "gauge_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Rain gauges (CSV or NetCDF: station, lon, lat, time, tips or mm).")
+@click.option("--state", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Filter state: read when it exists, rewritten after the slot.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The product with precipitation_rate_adjusted added.")
+@click.option("--window", default="1h", show_default=True, help="Gauge window ending at the slot time.")
+@click.option("--track-b", is_flag=True, help="A fresh filter tracks a and b (default: the mean-field bias a).")
+def adjust(product: Path, gauge_path: Path, state: Path, out_path: Path, window: str, track_b: bool) -> None:
+    """Adjust the precipitation_rate of a PRODUCT file to rain gauges; the filter state carries to the next slot.
+
+    Unusable gauges (missing file records, gaps, flagged values, stations off the image) only skip the update: the
+    adjusted product is still written with the predicted relation, and the status says why.
+    """
+    from satpy_prenet.ground.adjust import adjust_precipitation_rate
+    from satpy_prenet.ground.ekf import ZREKF
+    from satpy_prenet.ground.product_files import write_adjusted
+
+    rate = _read_product_rate(product, "precipitation_rate")
+    try:
+        previous = ZREKF.load(state) if state.exists() else None
+    except ValueError as err:
+        raise click.ClickException(f"{err}; move it away to start a fresh filter") from err
+    gauges = None
+    try:
+        gauges = _read_gauge_file(gauge_path)
+    except click.ClickException as err:
+        click.echo(f"Warning: {err.message}; the relation is only predicted", err=True)
+    try:
+        adjusted = adjust_precipitation_rate(rate, gauges, state=previous, window=window, fixed_b=not track_b)
+    except ValueError as err:
+        raise click.ClickException(f"{product}: {err}") from err
+    write_adjusted(product, adjusted, out_path)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    ZREKF.from_dict(json.loads(adjusted.attrs["gauge_adjustment_state"])).save(state)
+    attrs = adjusted.attrs
+    click.echo(f"{out_path}: {attrs['gauge_adjustment_status']}; a = {attrs['gauge_adjustment_a']:.4g}, "
+               f"b = {attrs['gauge_adjustment_b']:.4g}, {attrs['gauge_adjustment_n_gauges']} gauge(s) used"
+               + (f", skipped: {attrs['gauge_adjustment_skipped']}" if attrs["gauge_adjustment_skipped"] else ""))
+    click.echo(f"Filter state written to {state}")
+
+
+@ground.command()
+@click.argument("products", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--gauges", "gauge_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rain gauges (CSV or NetCDF).")
+@click.option("--window", default="1h", show_default=True, help="Gauge window ending at each product's slot time.")
+def validate(products: tuple[Path, ...], gauge_path: Path, window: str) -> None:
+    """Score the rain rates of PRODUCTS against rain gauges: RMSE, MAE, R^2, Pearson r, bias (mm/h).
+
+    Each product's slot is scored on its own and all slots pooled; precipitation_rate_adjusted is scored too where
+    present (its own gauges adjusted it: score it against independent gauges).
+    """
+    import xarray as xr
+
+    from satpy_prenet.evaluation.metrics import regression_scores
+    from satpy_prenet.ground.adjust import gauge_observation, match_gauges
+
+    gauges = _read_gauge_file(gauge_path)
+    pooled = {}
+    click.echo(f"{'product':<48s}{'variable':<30s}{'RMSE':>9s} {'MAE':>9s} {'R2':>9s} {'r':>9s} {'bias':>9s} {'n':>5s}")
+    for path in _progress(products, desc="products", unit="file"):
+        with xr.open_dataset(path) as dataset:
+            variables = [name for name in ("precipitation_rate", "precipitation_rate_adjusted") if name in dataset]
+        for variable in variables:
+            rate = _read_product_rate(path, variable)
+            try:
+                observation = gauge_observation(rate, gauges, match_gauges(gauges, rate.attrs["area"]), None, window)
+            except ValueError as err:
+                raise click.ClickException(f"{path}: {err}") from err
+            pair = (observation.satellite_mm_h, observation.gauge_mm_h)
+            pooled.setdefault(variable, []).append(pair)
+            if observation.n_used:
+                click.echo(_validation_line(path.name, variable, regression_scores(*pair)))
+            else:
+                click.echo(f"{path.name:<48s}{variable:<30s} no usable gauge ({observation.skip_summary()})")
+    for variable, pairs in pooled.items():
+        estimate, reference = (np.concatenate(side) for side in zip(*pairs, strict=True))
+        if estimate.size:
+            click.echo(_validation_line(f"all {len(pairs)} slot(s)", variable, regression_scores(estimate, reference)))
+
+
+def _validation_line(label, variable, scores):
+    return (f"{label:<48s}{variable:<30s}{scores.rmse:9.4f} {scores.mae:9.4f} {scores.r2:9.4f} "
+            f"{scores.pearson_r:9.4f} {scores.bias:9.4f} {scores.n:5d}")

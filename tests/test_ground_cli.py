@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``satpy-prenet ground``: simulate, fit-zr (state resumed), adjust (state carried between slots), validate."""
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+from pyresample.geometry import AreaDefinition
+from satpy import Scene
+
+from satpy_prenet.cli import main
+from satpy_prenet.ground.ekf import ZREKF
+from satpy_prenet.ground.product_files import read_rate
+
+SLOT = dt.datetime(2026, 7, 15, 6, 0)
+BIAS = 1.6
+
+
+def _run(*args):
+    result = CliRunner().invoke(main, ["ground", *map(str, args)])
+    return result
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sites")
+    result = _run("simulate", "--out", out, "--days", 2, "--seed", 1, "--seed", 2, "--start", "2026-06-01T00:00")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_simulate_writes_records_and_gauges(sites):
+    assert sorted(p.name for p in sites.iterdir()) == ["gauges-1.csv", "gauges-2.csv", "site-1.nc", "site-2.nc"]
+    with xr.open_dataset(sites / "site-1.nc") as site:
+        assert site.attrs["simulated"] == 1 and site.sizes["time"] == 2 * 1440
+        tips = int(site["gauge_tips"].sum())
+    assert pd.read_csv(sites / "gauges-1.csv")["tips"].sum() == tips
+
+
+def test_fit_zr_prints_every_method_and_resumes_its_state(sites, tmp_path):
+    state = tmp_path / "ekf.json"
+    first = _run("fit-zr", sites / "site-1.nc", "--state", state)
+    assert first.exit_code == 0, first.output
+    for name in ("marshall_palmer", "beijing_plain", "dynamic_ls", "ekf", "ekf_fixed_b", "ekf (from state)"):
+        assert name in first.output
+    saved = ZREKF.load(state)
+    assert saved.counters["steps"] == 2 * 48
+    later = tmp_path / "later"
+    assert _run("simulate", "--out", later, "--days", 1, "--seed", 3, "--start", "2026-06-03T00:00").exit_code == 0
+    second = _run("fit-zr", later / "site-3.nc", "--state", state)
+    assert second.exit_code == 0, second.output
+    assert ZREKF.load(state).counters["steps"] == 2 * 48 + 48
+    again = _run("fit-zr", sites / "site-1.nc", "--state", state)
+    assert again.exit_code != 0 and "already seen" in again.output
+
+
+def test_fit_zr_names_a_bad_record(tmp_path):
+    bad = tmp_path / "site.nc"
+    xr.Dataset({"x": ("t", [1.0])}).to_netcdf(bad)
+    result = _run("fit-zr", bad)
+    assert result.exit_code != 0 and str(bad) in result.output and "lacks" in result.output
+
+
+def _product(path, scale):
+    """A CF product as the chain writes it (satpy's CF writer, geostationary grid mapping, no lon/lat)."""
+    area = AreaDefinition("geos_test", "test", "geos_test",
+                          {"proj": "geos", "h": 35786000, "lon_0": 104.7, "a": 6378140, "rf": 298.257223563},
+                          64, 64, (-400_000, 2_400_000, -144_000, 2_656_000))
+    x = np.linspace(0, 1, 64)
+    truth = 8.0 * np.outer(np.sin(np.pi * x) ** 2, np.cos(np.pi * x / 2) ** 2)
+    x_coords, y_coords = area.get_proj_vectors()
+    rate = xr.DataArray((scale * truth).astype(np.float32), dims=("y", "x"), coords={"y": y_coords, "x": x_coords},
+                        attrs={"area": area, "start_time": SLOT, "end_time": SLOT + dt.timedelta(minutes=4),
+                               "units": "mm h-1", "name": "precipitation_rate", "platform_name": "FY-4A"})
+    scene = Scene()
+    scene["precipitation_rate"] = rate
+    scene.save_datasets(writer="cf", filename=str(path), include_lonlats=False)
+    return area, truth
+
+
+def _gauges(path, area, truth, stations=12):
+    lons, lats = area.get_lonlats()
+    rng = np.random.default_rng(1)
+    rows = []
+    for number, (i, j) in enumerate(zip(rng.integers(8, 56, stations), rng.integers(8, 56, stations), strict=True)):
+        for minute in range(0, 60, 10):
+            mm = truth[i, j] / 6 * rng.uniform(0.9, 1.1)
+            rows.append({"station": f"G{number}", "lon": lons[i, j], "lat": lats[i, j], "mm": mm,
+                         "time": (SLOT - dt.timedelta(minutes=50 - minute)).isoformat() + "Z"})
+    rows.append({"station": "FAR", "lon": -60.0, "lat": 10.0, "mm": 1.0, "time": SLOT.isoformat() + "Z"})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_adjust_and_validate_a_product(tmp_path):
+    product = tmp_path / "product.nc"
+    area, truth = _product(product, BIAS)
+    gauges = tmp_path / "gauges.csv"
+    _gauges(gauges, area, truth)
+    state = tmp_path / "state" / "adjust.json"
+    result = _run("adjust", product, "--gauges", gauges, "--state", state, "--out", tmp_path / "adjusted.nc")
+    assert result.exit_code == 0, result.output
+    assert "accepted" in result.output and "1 outside the image" in result.output
+    adjusted = read_rate(tmp_path / "adjusted.nc", "precipitation_rate_adjusted")
+    a = adjusted.attrs["gauge_adjustment_a"]
+    assert abs(np.log(a / BIAS)) < abs(np.log(BIAS)) / 2  # one slot moves the bias factor most of the way
+    assert json.loads(adjusted.attrs["gauge_adjustment_state"])["x"][0] == pytest.approx(np.log(a))
+    assert ZREKF.load(state).a == pytest.approx(a)
+    np.testing.assert_allclose(adjusted.values, read_rate(product).values / a, rtol=1e-5)
+
+    scores = _run("validate", product, tmp_path / "adjusted.nc", "--gauges", gauges)
+    assert scores.exit_code == 0, scores.output
+    rmse = {line.split()[1]: float(line.split()[2]) for line in scores.output.splitlines()
+            if line.startswith("adjusted.nc")}
+    assert rmse["precipitation_rate_adjusted"] < 0.5 * rmse["precipitation_rate"]
+
+
+def test_adjust_without_usable_gauges_still_writes_the_product(tmp_path):
+    product = tmp_path / "product.nc"
+    _product(product, BIAS)
+    state = tmp_path / "adjust.json"
+    result = _run("adjust", product, "--gauges", tmp_path / "missing.csv", "--state", state,
+                  "--out", tmp_path / "adjusted.nc")
+    assert result.exit_code == 0, result.output
+    assert "gauge file not found" in result.output and "no gauge update" in result.output
+    assert read_rate(tmp_path / "adjusted.nc", "precipitation_rate_adjusted").attrs["gauge_adjustment_a"] == 1.0
+    state.write_text("{not json")
+    broken = _run("adjust", product, "--gauges", tmp_path / "missing.csv", "--state", state,
+                  "--out", tmp_path / "again.nc")
+    assert broken.exit_code != 0 and str(state) in broken.output and not (tmp_path / "again.nc").exists()
