@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from satpy_prenet.evaluation.metrics import scores
+from satpy_prenet.evaluation.metrics import regression_scores, scores
 
 
 def test_threshold_is_inclusive():
@@ -74,3 +74,14 @@ def test_streaming_scores_constant_side_and_empty():
     assert accumulator.result().cc == 0.0 and accumulator.result().n_pixels == 8
     with pytest.raises(ValueError, match="shape"):
         accumulator.update(np.zeros(3), np.zeros(4))
+
+
+def test_regression_scores_against_hand_values():
+    scores = regression_scores(np.array([1.0, 2.0, 3.0, 5.0, 2.0]), np.array([1.0, 2.0, 3.0, 4.0, np.nan]))
+    assert scores.n == 4 and scores.bias == pytest.approx(0.25)
+    assert scores.rmse == pytest.approx(0.5) and scores.mae == pytest.approx(0.25)
+    assert scores.r2 == pytest.approx(1 - 1 / 5)
+    assert scores.pearson_r == pytest.approx(np.corrcoef([1, 2, 3, 4], [1, 2, 3, 5])[0, 1])
+    assert np.isnan(regression_scores(np.arange(3.0), np.ones(3)).r2)
+    with pytest.raises(ValueError, match="no finite"):
+        regression_scores(np.array([np.nan]), np.array([1.0]))
