@@ -43,6 +43,7 @@ DISC = AreaDefinition("disc", "coarse FY-4A disc", "geos",
 SLOTS = [np.datetime64("2026-07-15T00:00", "ns") + np.timedelta64(hour, "h") for hour in range(1, 5)]
 INTERVAL = np.timedelta64(10, "m")
 PER_WINDOW = 6  # 10-minute intervals in the 1-hour window
+WINDOW = "1h"  # these slots are hourly, with the truth constant over each hour
 
 
 def rain_field(seed, shape=(60, 80)):
@@ -115,7 +116,7 @@ def test_filter_learns_the_bias_and_cuts_the_error_at_independent_gauges(network
     state, a_values, b_values = None, [], []
     for slot, truth in zip(SLOTS, fields, strict=True):
         rate = satellite(alpha * truth**beta, slot)
-        adjusted = adjust_precipitation_rate(rate, gauges, state, fixed_b=fixed_b)
+        adjusted = adjust_precipitation_rate(rate, gauges, state, fixed_b=fixed_b, window=WINDOW)
         assert adjusted.attrs["gauge_adjustment_status"] == "accepted"
         assert adjusted.attrs["gauge_adjustment_n_gauges"] == 30
         state = adjusted.attrs["gauge_adjustment_state"]
@@ -139,29 +140,29 @@ def test_filter_learns_the_bias_and_cuts_the_error_at_independent_gauges(network
 
 def test_state_round_trips_through_the_attributes_and_leaves_a_given_filter_alone(network):
     fields, gauges, _ = network
-    first = adjust_precipitation_rate(satellite(2 * fields[0], SLOTS[0]), gauges)
+    first = adjust_precipitation_rate(satellite(2 * fields[0], SLOTS[0]), gauges, window=WINDOW)
     given = ZREKF.from_dict(json.loads(first.attrs["gauge_adjustment_state"]))
     before = given.to_dict()
     rate = satellite(2 * fields[1], SLOTS[1])
-    results = [adjust_precipitation_rate(rate, gauges, state)
+    results = [adjust_precipitation_rate(rate, gauges, state, window=WINDOW)
                for state in (first.attrs["gauge_adjustment_state"], before, given)]
     assert given.to_dict() == before
     assert len({result.attrs["gauge_adjustment_state"] for result in results}) == 1
     np.testing.assert_array_equal(results[0].values, results[2].values)
-    fresh = adjust_precipitation_rate(rate, gauges)
+    fresh = adjust_precipitation_rate(rate, gauges, window=WINDOW)
     assert fresh.attrs["gauge_adjustment_a"] != results[0].attrs["gauge_adjustment_a"]
-    again = adjust_precipitation_rate(rate, gauges, results[0].attrs["gauge_adjustment_state"])
+    again = adjust_precipitation_rate(rate, gauges, results[0].attrs["gauge_adjustment_state"], window=WINDOW)
     assert again.attrs["gauge_adjustment_status"].startswith("gated: no gauge update: the filter is already at")
     assert again.attrs["gauge_adjustment_a"] == results[0].attrs["gauge_adjustment_a"]
 
 
 def test_without_gauges_the_relation_is_predicted_and_its_uncertainty_grows(network):
     fields, gauges, _ = network
-    first = adjust_precipitation_rate(satellite(3 * fields[0], SLOTS[0]), gauges)
+    first = adjust_precipitation_rate(satellite(3 * fields[0], SLOTS[0]), gauges, window=WINDOW)
     variances = []
     for hours in (1, 6):
         rate = satellite(3 * fields[1], SLOTS[0] + np.timedelta64(hours, "h"))
-        later = adjust_precipitation_rate(rate, None, first.attrs["gauge_adjustment_state"])
+        later = adjust_precipitation_rate(rate, None, first.attrs["gauge_adjustment_state"], window=WINDOW)
         state = json.loads(later.attrs["gauge_adjustment_state"])
         assert later.attrs["gauge_adjustment_status"] == "gated: no gauge update: no gauge data"
         assert later.attrs["gauge_adjustment_a"] == first.attrs["gauge_adjustment_a"]
@@ -183,7 +184,7 @@ def test_zero_and_nan_stay_and_only_gauge_chunks_are_computed(network):
 
     lazy = da.map_blocks(record, da.from_array(values, chunks=(20, 20)), dtype=np.float32)
     rate = satellite(values, SLOTS[0]).copy(deep=False, data=lazy)
-    adjusted = adjust_precipitation_rate(rate, gauges)
+    adjusted = adjust_precipitation_rate(rate, gauges, window=WINDOW)
     assert isinstance(adjusted.data, da.Array)
     matches = match_gauges(gauges, AREA)
     expected = set(zip(matches["row"].to_numpy() // 20, matches["col"].to_numpy() // 20, strict=True))
@@ -267,7 +268,7 @@ def test_bad_gauge_data_is_skipped_with_reasons_and_never_raises(tmp_path):
     assert observation.skipped == {"gap": "gap in the window", "negative": "negative value", "stuck": "stuck value",
                                    "outside": "outside the image"}
     assert observation.n_used == 5
-    adjusted = adjust_precipitation_rate(rate, gauges)
+    adjusted = adjust_precipitation_rate(rate, gauges, window=WINDOW)
     assert adjusted.attrs["gauge_adjustment_status"] == "accepted"
     assert adjusted.attrs["gauge_adjustment_n_gauges"] == 5
     assert adjusted.attrs["gauge_adjustment_a"] < 0.7  # the good gauges hold more rain than the satellite
@@ -275,14 +276,14 @@ def test_bad_gauge_data_is_skipped_with_reasons_and_never_raises(tmp_path):
         assert f"1 {reason}" in adjusted.attrs["gauge_adjustment_skipped"]
 
     only_bad = gauges.drop_sel(station=[f"good{i}" for i in range(5)])
-    adjusted = adjust_precipitation_rate(rate, only_bad)
+    adjusted = adjust_precipitation_rate(rate, only_bad, window=WINDOW)
     assert adjusted.attrs["gauge_adjustment_status"].startswith("gated: no gauge update: no usable gauges (1 ")
     assert adjusted.attrs["gauge_adjustment_a"] == 1.0 and adjusted.attrs["gauge_adjustment_n_gauges"] == 0
     np.testing.assert_array_equal(adjusted.values, rate.values)
 
-    dry = adjust_precipitation_rate(rate, gauges.assign(precipitation_mm=gauges["precipitation_mm"] * 0))
+    dry = adjust_precipitation_rate(rate, gauges.assign(precipitation_mm=gauges["precipitation_mm"] * 0), window=WINDOW)
     assert re.search(r"no gauge update: 0 mm at \d gauge\(s\), less than", dry.attrs["gauge_adjustment_status"])
-    clear_sky = adjust_precipitation_rate(satellite(np.zeros(AREA.shape), SLOTS[0]), gauges)
+    clear_sky = adjust_precipitation_rate(satellite(np.zeros(AREA.shape), SLOTS[0]), gauges, window=WINDOW)
     assert clear_sky.attrs["gauge_adjustment_status"] == "gated: no gauge update: no satellite rain at the 5 " \
                                                          "usable gauge(s)"
 
@@ -293,11 +294,11 @@ def test_clear_errors(network):
     no_area = rate.copy()
     del no_area.attrs["area"]
     with pytest.raises(ValueError, match="no 'area' attribute"):
-        adjust_precipitation_rate(no_area, gauges)
+        adjust_precipitation_rate(no_area, gauges, window=WINDOW)
     with pytest.raises(ValueError, match="no time overlap"):
-        adjust_precipitation_rate(rate, gauges, time=SLOTS[0] + np.timedelta64(10, "D"))
+        adjust_precipitation_rate(rate, gauges, time=SLOTS[0] + np.timedelta64(10, "D"), window=WINDOW)
     with pytest.raises(ValueError, match="no time overlap"):
-        adjust_precipitation_rate(rate, gauges, time="2020-01-01T00:00")
+        adjust_precipitation_rate(rate, gauges, time="2020-01-01T00:00", window=WINDOW)
     for window, words in (("-1h", "positive duration"), ("0s", "positive duration"), ("soon", "a duration"),
                           (3600, "bare number"), (None, "positive duration")):
         with pytest.raises(ValueError, match=words):

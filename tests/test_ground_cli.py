@@ -15,6 +15,7 @@ from satpy import Scene
 from satpy_prenet.cli import main
 from satpy_prenet.ground.ekf import ZREKF
 from satpy_prenet.ground.product_files import read_rate
+from satpy_prenet.ground.spectra_training import load_model
 
 SLOT = dt.datetime(2026, 7, 15, 6, 0)
 BIAS = 1.6
@@ -65,6 +66,28 @@ def test_fit_zr_names_a_bad_record(tmp_path):
     assert result.exit_code != 0 and str(bad) in result.output and "lacks" in result.output
 
 
+def test_train_dsd_trains_saves_and_scores_the_networks(tmp_path):
+    assert _run("simulate", "--out", tmp_path, "--days", 5, "--seed", 5).exit_code == 0
+    result = _run("train-dsd", tmp_path / "site-5.nc", "--out", tmp_path / "nets", "--preset", "small",
+                  "--kind", "lstm", "--kind", "lstm_attention_lstm")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "nets").iterdir()) == ["lstm.safetensors",
+                                                                     "lstm_attention_lstm.safetensors"]
+    table = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()
+             if line.split() and line.split()[0] in ("integral", "lstm", "lstm_attention_lstm")}
+    assert set(table) == {"integral", "lstm", "lstm_attention_lstm"}
+    _, metadata = load_model(tmp_path / "nets" / "lstm.safetensors")
+    assert metadata["trained_on"] == "simulated" and metadata["provenance"]["record"] == "site-5.nc"
+    assert metadata["provenance"]["test_scores"]["rmse"] == pytest.approx(float(table["lstm"][0]), abs=1e-4)
+
+
+def test_train_dsd_names_a_record_without_spectra(tmp_path):
+    record = tmp_path / "site.nc"
+    xr.Dataset({"rain_rate": ("time", [1.0])}, attrs={"simulated": 1}).to_netcdf(record)
+    result = _run("train-dsd", record, "--out", tmp_path / "nets")
+    assert result.exit_code != 0 and str(record) in result.output and "drop_spectrum" in result.output
+
+
 def _product(path, scale):
     """A CF product as the chain writes it (satpy's CF writer, geostationary grid mapping, no lon/lat)."""
     area = AreaDefinition("geos_test", "test", "geos_test",
@@ -87,10 +110,10 @@ def _gauges(path, area, truth, stations=12):
     rng = np.random.default_rng(1)
     rows = []
     for number, (i, j) in enumerate(zip(rng.integers(8, 56, stations), rng.integers(8, 56, stations), strict=True)):
-        for minute in range(0, 60, 10):
-            mm = truth[i, j] / 6 * rng.uniform(0.9, 1.1)
+        for minute in range(0, 60, 5):
+            mm = truth[i, j] / 12 * rng.uniform(0.9, 1.1)
             rows.append({"station": f"G{number}", "lon": lons[i, j], "lat": lats[i, j], "mm": mm,
-                         "time": (SLOT - dt.timedelta(minutes=50 - minute)).isoformat() + "Z"})
+                         "time": (SLOT - dt.timedelta(minutes=55 - minute)).isoformat() + "Z"})
     rows.append({"station": "FAR", "lon": -60.0, "lat": 10.0, "mm": 1.0, "time": SLOT.isoformat() + "Z"})
     pd.DataFrame(rows).to_csv(path, index=False)
 

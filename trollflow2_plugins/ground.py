@@ -22,7 +22,7 @@ ADJUSTED_PRODUCTS_KEY = "gauge_adjusted_products"
 _OUTSIDE_REASON = dict(SKIP_REASONS)[OUTSIDE]
 
 
-def adjust_with_gauges(job, gauges, state_file, window="1h", fixed_b=True, products=("precipitation_rate",)):
+def adjust_with_gauges(job, gauges, state_file, window="15min", fixed_b=True, products=("precipitation_rate",)):
     """Add ``<product>_adjusted`` to the scene: the product adjusted to rain gauges by a Kalman filter.
 
     Runs after ``trollflow2_plugins.prenet.compute_products`` and before ``resample``; the gauges are matched on the
@@ -50,7 +50,7 @@ def adjust_with_gauges(job, gauges, state_file, window="1h", fixed_b=True, produ
           - fun: !!python/name:trollflow2_plugins.ground.adjust_with_gauges
             gauges: /data/gauges/{start_time:%Y%m%d}/gauges_{start_time:%Y%m%d%H%M}.csv  # trollsift or strftime
             state_file: /var/lib/satpy-prenet/gauge_adjustment.json  # {product} needed for several products
-            window: 1h             # gauge accumulation window ending at the slot time
+            window: 15min          # gauge accumulation window ending at the slot time (the slot interval)
             fixed_b: true          # mean-field bias (b = 1); false: track a and b
             products: [precipitation_rate]
     """

@@ -30,7 +30,7 @@ from satpy_prenet.ground.gauges import DUPLICATE, GAP, LOCATION, NEGATIVE, OUTSI
 LOG = logging.getLogger(__name__)
 
 #: Filter settings for satellite adjustment: a is a bias factor and b an exponent near 1, not a radar Z-R relation.
-SATELLITE_CONFIG = EKFConfig(q_ln_a=0.01, q_b=0.001, sigma_repr=0.3, a_bounds=(0.05, 20.0), b_bounds=(0.5, 2.0))
+SATELLITE_CONFIG = EKFConfig(q_ln_a=0.01, q_b=0.001, sigma_repr=0.5, a_bounds=(0.05, 20.0), b_bounds=(0.5, 2.0))
 #: Starting point of a fresh filter: no bias, wide uncertainty on a.
 INITIAL_STATE = {"a": 1.0, "b": 1.0, "std_ln_a": 1.0, "std_b": 0.2}
 #: Mean Earth radius (m) for the station-to-pixel distance.
@@ -246,7 +246,7 @@ def _to_datetime64(time):
     return stamp.to_datetime64()
 
 
-def adjust_precipitation_rate(rate, gauges, state=None, window="1h", fixed_b=True, config=None, time=None):
+def adjust_precipitation_rate(rate, gauges, state=None, window="15min", fixed_b=True, config=None, time=None):
     """Adjust a satellite precipitation rate to rain gauges with one filter step for this slot.
 
     Args:

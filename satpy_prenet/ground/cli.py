@@ -104,6 +104,54 @@ def fit_zr(record_path: Path, window: int, reference: str, state: Path | None, f
     click.echo(f"EKF state written to {state}")
 
 
+NETWORK_KINDS = ("lstm", "double_lstm", "lstm_attention_lstm")
+
+
+@ground.command("train-dsd")
+@click.argument("record_path", metavar="SITE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the trained networks (KIND.safetensors).")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(NETWORK_KINDS),
+              help="Network(s) to train (repeat the option); default: all three.")
+@click.option("--preset", type=click.Choice(["paper", "small"]), default="paper", show_default=True,
+              help="paper: 256/128 units, 300/200 epochs; small: 32/16 units, 30/20 epochs.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the event split and of the training.")
+def train_dsd(record_path: Path, out_dir: Path, kinds: tuple[str, ...], preset: str, seed: int) -> None:
+    """Train drop-spectrum networks on a SITE record and score them with the integral on its test events.
+
+    The record's rain events are split 60/20/20 into training, validation and test events; each network learns the
+    1-minute ground rain rate from the FMCW drop-size spectra of the preceding minutes.
+    """
+    from satpy_prenet.evaluation.metrics import regression_scores
+    from satpy_prenet.ground import spectra_training as st
+
+    record = _open_record(record_path)
+    config = st.PRESETS[preset]
+    try:
+        split = st.split_by_event(st.make_samples(record, config), seed=seed)
+        integral = st.integral_baseline(record, split.test)
+    except ValueError as err:
+        raise click.ClickException(f"{record_path}: {err}") from err
+    simulated = " (simulated data)" if record.attrs.get("simulated") else ""
+    click.echo(f"{record_path}: {len(split.train)} / {len(split.validation)} / {len(split.test)} training / "
+               f"validation / test minutes{simulated}")
+    rows = [("integral", regression_scores(integral, split.test.y))]
+    for kind in kinds or NETWORK_KINDS:
+        model, history = st.train_network(kind, split.train, split.validation, config, seed=seed,
+                                          progress=sys.stderr.isatty())
+        scores = regression_scores(st.predict(model, split.test), split.test.y)
+        provenance = {**{key: value for key, value in record.attrs.items() if key != "settings"},
+                      "record": record_path.name, "preset": preset, "seed": seed, "best_epoch": history.best_epoch,
+                      "test_scores": scores.to_dict()}
+        path = st.save_model(out_dir / f"{kind}.safetensors", model, kind, config, split.train.normalisation,
+                             provenance)
+        click.echo(f"{path}: best validation epoch {history.best_epoch + 1} of {config.epochs}")
+        rows.append((kind, scores))
+    click.echo(f"{'method':<24s}{'RMSE':>9s} {'MAE':>9s} {'R2':>9s} {'r':>9s} {'n':>6s}   (mm/h, test events)")
+    for name, scores in rows:
+        click.echo(_score_line(name, scores))
+
+
 def _read_gauge_file(path: Path):
     from satpy_prenet.ground.gauges import read_gauges
 
@@ -130,7 +178,8 @@ def _read_product_rate(path: Path, variable: str):
               help="Filter state: read when it exists, rewritten after the slot.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The product with precipitation_rate_adjusted added.")
-@click.option("--window", default="1h", show_default=True, help="Gauge window ending at the slot time.")
+@click.option("--window", default="15min", show_default=True,
+              help="Gauge window ending at the slot time: the interval between images.")
 @click.option("--track-b", is_flag=True, help="A fresh filter tracks a and b (default: the mean-field bias a).")
 def adjust(product: Path, gauge_path: Path, state: Path, out_path: Path, window: str, track_b: bool) -> None:
     """Adjust the precipitation_rate of a PRODUCT file to rain gauges; the filter state carries to the next slot.
@@ -170,7 +219,7 @@ def adjust(product: Path, gauge_path: Path, state: Path, out_path: Path, window:
 @click.argument("products", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--gauges", "gauge_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Rain gauges (CSV or NetCDF).")
-@click.option("--window", default="1h", show_default=True, help="Gauge window ending at each product's slot time.")
+@click.option("--window", default="15min", show_default=True, help="Gauge window ending at each product's slot time.")
 def validate(products: tuple[Path, ...], gauge_path: Path, window: str) -> None:
     """Score the rain rates of PRODUCTS against rain gauges: RMSE, MAE, R^2, Pearson r, bias (mm/h).
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,6 +103,10 @@ class SpectraConfig:
     def epochs(self) -> int:
         """Epochs of a training run, ``max(epochs1, epochs2)``."""
         return max(self.epochs1, self.epochs2)
+
+
+#: Settings by name: the paper's, and a small one for quick runs and tests.
+PRESETS = {"paper": SpectraConfig(), "small": SpectraConfig(hidden1=32, hidden2=16, epochs1=30, epochs2=20)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -493,7 +498,9 @@ def save_model(path: str | Path, model: SequenceRegressor, kind: str, config: Sp
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: the metadata cannot be stored as JSON ({error})") from error
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(metadata, default=_plain, sort_keys=True)})
+    partial = path.with_name(f".{path.name}.partial")  # renamed into place once complete
+    save_file(tensors, str(partial), metadata={METADATA_KEY: json.dumps(metadata, default=_plain, sort_keys=True)})
+    os.replace(partial, path)
     return path
 
 
