@@ -453,6 +453,23 @@ def test_worker_sets_a_corrupt_state_aside_and_starts_afresh(computed_jobs, tmp_
     assert job["scene"]["precipitation_rate_adjusted"].attrs["gauge_adjustment_status"] == "accepted"
 
 
+def test_worker_skips_a_product_it_cannot_place_and_keeps_the_others(computed_jobs, tmp_path, caplog):
+    job = fresh(computed_jobs[0])
+    write_slot_gauges(job, tmp_path)
+    scene = job["scene"]
+    placeless = scene["precipitation_rate"].copy()  # the fixture's array is shared with the other tests
+    del placeless.attrs["area"]
+    scene["precipitation_rate"] = placeless
+    state_file = tmp_path / "{product}.json"
+    with caplog.at_level(logging.ERROR):
+        adjust_with_gauges(job, gauges=str(tmp_path / "gauges_{start_time:%Y%m%d%H%M}.csv"),
+                           state_file=str(state_file), window="30min",
+                           products=("precipitation_rate", "precipitation_probability"))
+    assert "precipitation_rate_adjusted" not in scene and "precipitation_probability_adjusted" in scene
+    assert any("No gauge adjustment of precipitation_rate" in record.getMessage() for record in caplog.records)
+    assert not (tmp_path / "precipitation_rate.json").exists()
+
+
 class TagLoader(yaml.SafeLoader):
     """YAML loader that reads ``!!python/...`` tags as their text and builds nothing (no publisher is bound)."""
 

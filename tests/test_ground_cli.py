@@ -134,6 +134,9 @@ def test_adjust_and_validate_a_product(tmp_path):
     assert ZREKF.load(state).a == pytest.approx(a)
     np.testing.assert_allclose(adjusted.values, read_rate(product).values / a, rtol=1e-5)
 
+    onto_itself = _run("adjust", product, "--gauges", gauges, "--state", state, "--out", product)
+    assert onto_itself.exit_code != 0 and "must not overwrite" in onto_itself.output
+
     scores = _run("validate", product, tmp_path / "adjusted.nc", "--gauges", gauges)
     assert scores.exit_code == 0, scores.output
     rmse = {line.split()[1]: float(line.split()[2]) for line in scores.output.splitlines()

@@ -177,3 +177,11 @@ def test_ekf_beats_fixed_relations_on_drifting_events():
         assert mean[name] < 0.9 * mean["marshall_palmer"]
         for k in range(3):
             assert scores[name][k] < min(scores["marshall_palmer"][k], scores["beijing_plain"][k])
+
+
+def test_a_state_saved_before_the_rejection_counter_still_loads():
+    ekf = ZREKF(a=300.0, b=1.4)
+    state = ekf.to_dict()
+    del state["consecutive_rejections"]
+    restored = ZREKF.from_dict(state)
+    assert restored.consecutive_rejections == 0 and restored.a == pytest.approx(300.0)

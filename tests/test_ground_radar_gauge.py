@@ -30,6 +30,9 @@ def test_record_errors(site):
         windows_from_record(site.drop_vars("gauge_tips"))
     with pytest.raises(ValueError, match="1-minute"):
         windows_from_record(site.isel(time=slice(None, None, 2)))
+    gap = np.r_[0:100, 102:site.sizes["time"]]
+    with pytest.raises(ValueError, match="after 2026-06-01T01:40"):
+        windows_from_record(site.isel(time=gap))
     with pytest.raises(ValueError, match="shorter"):
         windows_from_record(site.isel(time=slice(0, 10)))
     with pytest.raises(ValueError, match="no true rain"):

@@ -69,7 +69,11 @@ def adjust_with_gauges(job, gauges, state_file, window="15min", fixed_b=True, pr
             LOG.warning("No gauge adjustment of %s: it is not in the scene", product)
             continue
         state_path = Path(str(state_file).replace("{product}", product))
-        adjusted = _adjust(scene[product], data, source, _load_state(state_path), window, fixed_b)
+        try:
+            adjusted = _adjust(scene[product], data, source, _load_state(state_path), window, fixed_b)
+        except ValueError as error:  # the product itself cannot be adjusted (no grid, no time): keep the others
+            LOG.error("No gauge adjustment of %s: %s", product, error)
+            continue
         scene[adjusted.attrs["name"]] = adjusted
         _save_state(adjusted, state_path)
     _register_products(job, scene)

@@ -4,12 +4,28 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import numpy as np
 from tqdm import tqdm
+
+
+@contextmanager
+def _replaced(path: Path):
+    """A temporary path beside ``path``, renamed onto it once written (removed if writing fails)."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    try:
+        yield partial
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def _progress(iterable, **kwargs):
@@ -49,11 +65,12 @@ def simulate(out_dir: Path, days: float, start: str, seeds: tuple[int, ...]) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     for seed in _progress(seeds, desc="simulated sites", unit="site"):
         site = simulate_site(SiteConfig(days=days, **({"start": start} if start else {})), seed=seed)
-        record = out_dir / f"site-{seed}.nc"
+        record, gauges = out_dir / f"site-{seed}.nc", out_dir / f"gauges-{seed}.csv"
         encoding = {name: {"zlib": True, "complevel": 4} for name in site.data_vars}
-        site.to_netcdf(record, encoding=encoding)
-        gauges = out_dir / f"gauges-{seed}.csv"
-        gauge_table(site, station=f"SITE{seed}").to_csv(gauges, index=False)
+        with _replaced(record) as partial:
+            site.to_netcdf(partial, encoding=encoding)
+        with _replaced(gauges) as partial:
+            gauge_table(site, station=f"SITE{seed}").to_csv(partial, index=False)
         wet = int(np.count_nonzero(site["event"].values))
         click.echo(f"{record}: {int(site['event'].max())} rain events, {wet} wet minutes, "
                    f"{float(site['rain_rate'].sum()) / 60:.1f} mm at the ground (simulated)")
@@ -89,8 +106,8 @@ def fit_zr(record_path: Path, window: int, reference: str, state: Path | None, f
     try:
         ekf = ZREKF.load(state) if state.exists() else ZREKF(
             config=EKFConfig(bucket_mm=windows.bucket_mm), fixed_b=fixed_b)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
+    except (OSError, ValueError) as err:
+        raise click.ClickException(f"{state}: {err}" if isinstance(err, OSError) else str(err)) from err
     if ekf.fixed_b != fixed_b:
         raise click.ClickException(f"{state}: holds a filter with fixed_b={ekf.fixed_b}, asked for {fixed_b}")
     if ekf.time is not None and ekf.time >= to_seconds(windows.end[0].astype("datetime64[s]")):
@@ -135,11 +152,12 @@ def train_dsd(record_path: Path, out_dir: Path, kinds: tuple[str, ...], preset: 
     simulated = " (simulated data)" if record.attrs.get("simulated") else ""
     click.echo(f"{record_path}: {len(split.train)} / {len(split.validation)} / {len(split.test)} training / "
                f"validation / test minutes{simulated}")
-    rows = [("integral", regression_scores(integral, split.test.y))]
+    scored = np.isfinite(integral)  # every method on the same minutes: the integral has none where the radar is missing
+    rows = [("integral", regression_scores(integral[scored], split.test.y[scored]))]
     for kind in kinds or NETWORK_KINDS:
         model, history = st.train_network(kind, split.train, split.validation, config, seed=seed,
                                           progress=sys.stderr.isatty())
-        scores = regression_scores(st.predict(model, split.test), split.test.y)
+        scores = regression_scores(st.predict(model, split.test)[scored], split.test.y[scored])
         provenance = {**{key: value for key, value in record.attrs.items() if key != "settings"},
                       "record": record_path.name, "preset": preset, "seed": seed, "best_epoch": history.best_epoch,
                       "test_scores": scores.to_dict()}
@@ -205,7 +223,10 @@ def adjust(product: Path, gauge_path: Path, state: Path, out_path: Path, window:
         adjusted = adjust_precipitation_rate(rate, gauges, state=previous, window=window, fixed_b=not track_b)
     except ValueError as err:
         raise click.ClickException(f"{product}: {err}") from err
-    write_adjusted(product, adjusted, out_path)
+    try:
+        write_adjusted(product, adjusted, out_path)
+    except (OSError, ValueError) as err:
+        raise click.ClickException(f"{out_path}: adjusted product not written ({err})") from err
     state.parent.mkdir(parents=True, exist_ok=True)
     ZREKF.from_dict(json.loads(adjusted.attrs["gauge_adjustment_state"])).save(state)
     attrs = adjusted.attrs
@@ -235,8 +256,12 @@ def validate(products: tuple[Path, ...], gauge_path: Path, window: str) -> None:
     pooled = {}
     click.echo(f"{'product':<48s}{'variable':<30s}{'RMSE':>9s} {'MAE':>9s} {'R2':>9s} {'r':>9s} {'bias':>9s} {'n':>5s}")
     for path in _progress(products, desc="products", unit="file"):
-        with xr.open_dataset(path) as dataset:
-            variables = [name for name in ("precipitation_rate", "precipitation_rate_adjusted") if name in dataset]
+        try:
+            with xr.open_dataset(path) as dataset:
+                variables = [name for name in ("precipitation_rate", "precipitation_rate_adjusted")
+                             if name in dataset]
+        except (OSError, ValueError) as err:
+            raise click.ClickException(f"{path}: not a readable NetCDF product ({err})") from err
         for variable in variables:
             rate = _read_product_rate(path, variable)
             try:

@@ -282,7 +282,7 @@ class ZREKF:
             counters = {key: int(state["counters"][key]) for key in ("steps", "accepted", "rejected", "gated")}
             times = [None if state[key] is None else float(state[key]) for key in ("time", "last_update")]
             fixed_b = bool(state["fixed_b"])
-            rejections = int(state["consecutive_rejections"])
+            rejections = int(state.get("consecutive_rejections", 0))  # absent from states saved before it existed
         except (KeyError, TypeError) as err:
             raise ValueError(f"EKF state incomplete or malformed: {err!r}") from err
         if x.shape != (2,) or cov.shape != (2, 2) or not (np.all(np.isfinite(x)) and np.all(np.isfinite(cov))):

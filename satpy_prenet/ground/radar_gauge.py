@@ -78,9 +78,11 @@ def windows_from_record(record: xr.Dataset, minutes: int = 30) -> Windows:
     missing = [name for name in _REQUIRED if name not in record]
     if missing:
         raise ValueError(f"radar-gauge record lacks {missing}")
-    step = np.diff(record["time"].values[:2])
-    if step.size and step[0] != np.timedelta64(1, "m"):
-        raise ValueError(f"radar-gauge record must have a 1-minute time step, got {step[0]}")
+    steps = np.diff(record["time"].values)
+    wrong = np.flatnonzero(steps != np.timedelta64(1, "m"))
+    if wrong.size:
+        raise ValueError(f"radar-gauge record must have a regular 1-minute time step, got {steps[wrong[0]]} after "
+                         f"{record['time'].values[wrong[0]]}")
     count = record.sizes["time"] // minutes
     if count == 0:
         raise ValueError(f"radar-gauge record shorter than one {minutes}-minute window")

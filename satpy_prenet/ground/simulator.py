@@ -331,8 +331,7 @@ def _retrieve(config, rng, spectrum, height, attenuation_db):
     received = spectrum * 10 ** (-attenuation_db[:, None] / 10) + noise
     measured = received * (1 + relative * rng.standard_normal(received.shape)) - noise
     measured = np.where(measured > 3 * relative * noise, measured, 0.0)
-    number = measured[:, used] / (classes.centres**6 * classes.widths)
-    return number, measured.sum(axis=1)
+    return measured[:, used] / (classes.centres**6 * classes.widths)
 
 
 def _satellite(rng, config, ground_rate, times):
@@ -392,8 +391,8 @@ def simulate_site(config: SiteConfig | None = None, seed: int = 0) -> xr.Dataset
     missing = rng.random(n) < config.missing_fraction
     for index, (arriving, diameter) in at_gate.items():
         spectrum = _broaden(_doppler_spectrum(config, arriving, diameter, air), sigma_bins, event)
-        number, _ = _retrieve(config, rng, spectrum, levels[index], config.attenuation_residual * path[:, index])
-        spectra[:, index - 1] = number
+        spectra[:, index - 1] = _retrieve(config, rng, spectrum, levels[index],
+                                          config.attenuation_residual * path[:, index])
         if levels[index] == config.cw_height_m:
             cw_linear = spectrum.sum(axis=1) * 10 ** (-config.attenuation_residual * path[:, index] / 10)
     spectra[missing] = np.nan

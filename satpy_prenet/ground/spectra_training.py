@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -498,9 +499,14 @@ def save_model(path: str | Path, model: SequenceRegressor, kind: str, config: Sp
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: the metadata cannot be stored as JSON ({error})") from error
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")  # renamed into place once complete
-    save_file(tensors, str(partial), metadata={METADATA_KEY: json.dumps(metadata, default=_plain, sort_keys=True)})
-    os.replace(partial, path)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    try:  # renamed into place once complete
+        save_file(tensors, partial, metadata={METADATA_KEY: json.dumps(metadata, default=_plain, sort_keys=True)})
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
     return path
 
 
