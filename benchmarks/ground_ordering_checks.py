@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 from ground_tables import table_4
 
-from satpy_prenet.ground import dsd
-from satpy_prenet.ground.simulator import SiteConfig, simulate_site
+from satpy_prenet.ground.simulator import SiteConfig, gate_moments, simulate_site
 
 RESULTS = Path(__file__).parent / "results"
 INSTRUMENT_OFF = {"air_velocity_std_m_s": (0.0, 0.0), "turbulence_m_s": (0.0, 0.0), "averaged_spectra": 10**9,
@@ -44,8 +43,7 @@ def effect_costs():
     for name, settings in EFFECTS.items():
         site = simulate_site(SiteConfig(days=4, **settings), seed=1)
         wet = site["event"].values > 0
-        classes = dsd.DiameterClasses(site["diameter"].values, site["diameter_width"].values)
-        integral = dsd.rain_rate(site["drop_spectrum"].sel(height=300.0).values, classes, site["fall_speed"].values)
+        _, integral = gate_moments(site, 300.0)
         keep = wet & np.isfinite(integral)
         rows[name] = {
             "r_gate": float(np.corrcoef(integral[keep], site["rain_rate_aloft"].sel(height=300.0).values[keep])[0, 1]),

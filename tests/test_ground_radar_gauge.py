@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from satpy_prenet.ground.ekf import EKFConfig
-from satpy_prenet.ground.radar_gauge import compare_relations, dynamic_least_squares, spectra_pairs, windows_from_record
-from satpy_prenet.ground.simulator import SiteConfig, simulate_site
+from satpy_prenet.ground.radar_gauge import compare_relations, dynamic_least_squares, windows_from_record
+from satpy_prenet.ground.simulator import SiteConfig, gate_moments, simulate_site
 from satpy_prenet.ground.zr import MARSHALL_PALMER, PRESETS
 
 
@@ -41,7 +41,7 @@ def test_record_errors(site):
 
 def test_dynamic_relation_follows_the_spectra_within_physical_bounds(site):
     windows = windows_from_record(site)
-    z_pairs, r_pairs = spectra_pairs(site, 300.0)
+    z_pairs, r_pairs = gate_moments(site, 300.0)
     estimates, used = dynamic_least_squares(windows, z_pairs, r_pairs)
     bounds = EKFConfig()
     fitted = [relation for relation in used if relation.name == "dynamic_ls"]

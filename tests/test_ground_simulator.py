@@ -11,6 +11,7 @@ from satpy_prenet.ground.gauges import read_gauges
 from satpy_prenet.ground.simulator import (
     SiteConfig,
     doppler_diameter_classes,
+    gate_moments,
     gauge_table,
     simulate_site,
     speed_to_diameter,
@@ -27,9 +28,7 @@ def site():
 
 
 def _integral(site, height):
-    classes = dsd.DiameterClasses(site["diameter"].values, site["diameter_width"].values)
-    spectrum = site["drop_spectrum"].sel(height=height).values
-    return dsd.rain_rate(spectrum, classes, site["fall_speed"].values)
+    return gate_moments(site, height)[1]
 
 
 def _wet(site):

@@ -29,7 +29,7 @@ def read_rate(path, variable="precipitation_rate"):
             if variable not in dataset:
                 raise ValueError(f"no variable {variable!r} (has {', '.join(map(str, dataset.data_vars))})")
             rate = dataset[variable].load()
-        area, _ = load_cf_area(str(path), variable=variable)
+            area, _ = load_cf_area(dataset, variable=variable)
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{path}: cannot read {variable} with its grid ({err})") from err
     attrs = dict(rate.attrs, area=area)

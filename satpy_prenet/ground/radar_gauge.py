@@ -24,9 +24,8 @@ import numpy as np
 import xarray as xr
 
 from satpy_prenet.evaluation.metrics import RegressionScores, regression_scores
-from satpy_prenet.ground.dsd import DiameterClasses, reflectivity
-from satpy_prenet.ground.dsd import rain_rate as spectrum_rain_rate
 from satpy_prenet.ground.ekf import ZREKF, EKFConfig
+from satpy_prenet.ground.simulator import gate_moments
 from satpy_prenet.ground.zr import MARSHALL_PALMER, PRESETS, ZR, dbz_to_linear, dynamic_zr
 
 _REQUIRED = ("reflectivity_cw", "radar_missing", "gauge_tips")
@@ -57,9 +56,9 @@ class Windows:
         """Gauge accumulation per window."""
         return self.tips * self.bucket_mm
 
-    def radar_mm(self, relation: ZR) -> np.ndarray:
-        """Rain per window with one relation (NaN where a sample is missing)."""
-        return np.sum(relation.rain_rate(self.z), axis=1) * self.sample_hours
+    def radar_mm(self, relation: ZR, rows=slice(None)) -> np.ndarray:
+        """Rain per window (of the given rows) with one relation (NaN where a sample is missing)."""
+        return np.sum(relation.rain_rate(self.z[rows]), axis=-1) * self.sample_hours
 
     @property
     def wet(self) -> np.ndarray:
@@ -97,13 +96,6 @@ def windows_from_record(record: xr.Dataset, minutes: int = 30) -> Windows:
                    bucket_mm=float(record["gauge_tips"].attrs["bucket_mm"]), truth_mm=truth)
 
 
-def spectra_pairs(record: xr.Dataset, height: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-minute (Z, R) of the FMCW drop-size spectra at one gate: both moments of the same measured spectrum."""
-    spectrum = record["drop_spectrum"].sel(height=height).values
-    classes = DiameterClasses(record["diameter"].values, record["diameter_width"].values)
-    return reflectivity(spectrum, classes), spectrum_rain_rate(spectrum, classes, record["fall_speed"].values)
-
-
 def dynamic_least_squares(windows: Windows, z_pairs: np.ndarray, r_pairs: np.ndarray, history_hours: float = 2.0,
                           min_pairs: int = 20, initial: ZR = MARSHALL_PALMER) -> tuple[np.ndarray, list[ZR]]:
     """One-step-ahead rain of a relation refitted before every window to the drop-spectrum (Z, R) pairs.
@@ -138,7 +130,7 @@ def dynamic_least_squares(windows: Windows, z_pairs: np.ndarray, r_pairs: np.nda
                 and bounds.b_bounds[0] <= b[last] <= bounds.b_bounds[1]:
             relation = ZR(float(a[last]), float(b[last]), "dynamic_ls")
         used.append(relation)
-        estimates[index] = np.sum(relation.rain_rate(windows.z[index])) * windows.sample_hours
+        estimates[index] = windows.radar_mm(relation, index)
     return estimates, used
 
 
@@ -150,7 +142,7 @@ def ekf_estimates(windows: Windows, ekf: ZREKF) -> tuple[np.ndarray, list]:
     """
     estimates, records = np.empty(len(windows.end)), []
     for index, end in enumerate(windows.end):
-        estimates[index] = np.sum(ekf.rain_rate(windows.z[index])) * windows.sample_hours
+        estimates[index] = windows.radar_mm(ekf.relation, index)
         records.append(ekf.step(windows.z[index], windows.sample_hours, int(windows.tips[index]), end))
     return estimates, records
 
@@ -206,7 +198,7 @@ def compare_relations(record: xr.Dataset, minutes: int = 30, reference: str = "t
         add(relation.name, windows.radar_mm(relation), relation)
     if "drop_spectrum" in record:
         height = float(record["reflectivity_cw"].attrs.get("height_m", record["height"].values[-1]))
-        z_pairs, r_pairs = spectra_pairs(record, height)
+        z_pairs, r_pairs = gate_moments(record, height)
         estimates, used = dynamic_least_squares(windows, z_pairs, r_pairs, history_hours=history_hours,
                                                 initial=initial)
         add("dynamic_ls", estimates, used[-1])

@@ -28,7 +28,15 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter1d
 from scipy.special import ndtr
 
-from satpy_prenet.ground.dsd import RAIN_RATE_FACTOR, REGIMES, DiameterClasses, NormalizedGamma, atlas_1973
+from satpy_prenet.ground.dsd import (
+    RAIN_RATE_FACTOR,
+    REGIMES,
+    DiameterClasses,
+    NormalizedGamma,
+    atlas_1973,
+    rain_rate,
+    reflectivity,
+)
 from satpy_prenet.ground.gauges import tips_from_depth
 
 #: Regime codes of the ``regime`` variable (0 is dry).
@@ -453,6 +461,17 @@ def _dataset(config, seed, times, heights, classes, ground, aloft, spectra, cw_d
              "source_height_m": config.source_height_m, "bucket_mm": config.bucket_mm,
              "settings": repr(config.describe())}
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def gate_moments(record: xr.Dataset, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """Reflectivity (mm^6 m^-3) and rain rate (mm/h) of the retrieved drop-size spectrum at one gate, per minute.
+
+    The rain rate is the drop-spectrum integral with the still-air fall speeds the radar assumed; both are NaN where
+    the spectrum is missing.
+    """
+    spectrum = record["drop_spectrum"].sel(height=height).transpose("time", "diameter").values
+    classes = DiameterClasses(record["diameter"].values, record["diameter_width"].values)
+    return reflectivity(spectrum, classes), rain_rate(spectrum, classes, record["fall_speed"].values)
 
 
 def gauge_table(site: xr.Dataset, station: str = "SITE") -> pd.DataFrame:

@@ -34,8 +34,8 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from satpy_prenet.bundle import tensors_sha256
-from satpy_prenet.ground import dsd
 from satpy_prenet.ground.networks import NETWORKS, SequenceRegressor, build_network
+from satpy_prenet.ground.simulator import gate_moments
 
 #: safetensors metadata key holding the JSON metadata of a saved network.
 METADATA_KEY = "satpy_prenet_ground"
@@ -459,11 +459,11 @@ def integral_baseline(dataset: xr.Dataset, samples: SpectraSamples, height: floa
     Returns:
         Rain rate (n,) in mm/h; NaN where the gate's spectrum is missing.
     """
-    spectrum = dataset["drop_spectrum"]
-    height = _feature_heights(spectrum, None if height is None else [height]).min()
-    classes = dsd.DiameterClasses(dataset["diameter"].values, dataset["diameter_width"].values)
-    at_gate = spectrum.sel(height=height, time=samples.times).transpose("time", "diameter")
-    return dsd.rain_rate(at_gate.values, classes, dataset["fall_speed"].values)
+    height = _feature_heights(dataset["drop_spectrum"], None if height is None else [height]).min()
+    rows = dataset.indexes["time"].get_indexer(samples.times)
+    if np.any(rows < 0):
+        raise ValueError("integral_baseline: the samples hold minutes the dataset does not have")
+    return gate_moments(dataset, height)[1][rows]
 
 
 def save_model(path: str | Path, model: SequenceRegressor, kind: str, config: SpectraConfig,
