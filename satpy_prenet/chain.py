@@ -75,15 +75,23 @@ def product_list_publisher(path: str | Path) -> str:
     raise ValueError(f"{path}: no worker with a publishing 'address' (trollflow2_plugins.delivery.FilePublisher)")
 
 
-def copy_product_list(path: str | Path, out_dir: str | Path, publisher: str) -> Path:
+def copy_product_list(path: str | Path, out_dir: str | Path, publisher: str, *, now: dt.datetime | None = None) -> Path:
     """A copy of product list ``path`` in ``out_dir`` whose ``FilePublisher`` publishes on ``publisher`` instead.
 
     Used to run the shipped product list beside another chain (a site's launcher, another test) on one host.
+    With ``now`` (UTC), the input check measures the age of the data from that time instead of the clock: a replay
+    of archived or simulated data at a fixed time.
     """
     text = Path(path).read_text()
     current = product_list_publisher(path)
     copy = Path(out_dir) / Path(path).name
-    copy.write_text(text.replace(f"address: {current}", f"address: {publisher}"))
+    text = text.replace(f"address: {current}", f"address: {publisher}")
+    if now is not None:
+        text, count = re.subn(r"^(\s*)(max_age_minutes:.*)$", rf"\1\2\n\1now: {as_utc(now).isoformat()}", text,
+                              count=1, flags=re.MULTILINE)
+        if count != 1:
+            raise ValueError(f"{path}: no 'max_age_minutes' option of the input check to measure the age from {now}")
+    copy.write_text(text)
     if product_list_publisher(copy) != publisher:
         raise ValueError(f"{path}: could not move the publishing address {current} to {publisher}")
     return copy
@@ -108,7 +116,7 @@ def file_message(path: str | Path, *, platform_name: str | None = None, start_ti
     """
     path = Path(path)
     name = parse_agri_name(path)
-    start = _utc(start_time or name.start_time)
+    start = as_utc(start_time or name.start_time)
     data = {
         "uri": str(path.absolute()),
         "uid": path.name,
@@ -121,8 +129,15 @@ def file_message(path: str | Path, *, platform_name: str | None = None, start_ti
     return Message(topic or ANNOUNCE_TOPIC.format(observation=name.observation), "file", data)
 
 
-def _utc(time_: dt.datetime) -> dt.datetime:
-    return time_ if time_.tzinfo else time_.replace(tzinfo=dt.timezone.utc)
+def as_utc(time_: dt.datetime | str) -> dt.datetime:
+    """An aware UTC datetime from a datetime or an ISO 8601 string; naive times are taken as UTC.
+
+    Raises:
+        ValueError: ``time_`` is a string that is not an ISO 8601 time.
+    """
+    if not isinstance(time_, dt.datetime):
+        time_ = dt.datetime.fromisoformat(str(time_))
+    return time_.astimezone(dt.timezone.utc) if time_.tzinfo else time_.replace(tzinfo=dt.timezone.utc)
 
 
 class Announcer:

@@ -10,7 +10,11 @@ import pytest
 # One torch thread per test process: the suite runs beside dask's own threads on 2-core machines.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+#: The time of every simulated AGRI file of the suite: fixed, so that no test depends on the clock.
 START = dt.datetime(2026, 7, 15, 6, 0)
+#: The clock of the chain's input check in the tests (the check's ``now``): ten minutes after the latest slot of
+#: ``chain_agri_files``, so that those files are young enough for the product list's age limit at any hour.
+CHAIN_NOW = dt.datetime(2026, 7, 15, 6, 40, tzinfo=dt.timezone.utc)
 #: North-west of the sub-satellite point: space, the limb (satellite zenith above 70 degrees) and the disc.
 LIMB_REGION = (280, 536, 280, 536)
 
@@ -53,16 +57,24 @@ CHINA_REGIONS = {"FY-4A": (700, 956, 1300, 1556), "FY-4B": (700, 956, 900, 1156)
 
 
 @pytest.fixture(scope="session")
-def recent_agri_files(world, tmp_path_factory):
-    """Regional AGRI L1 files of the three latest 15-minute slots (young enough for the chain's age limit).
+def chain_now():
+    """The fixed clock of the chain's input check: :data:`CHAIN_NOW`."""
+    return CHAIN_NOW
 
-    Keys: ``(platform, slot)`` with slot 0 the current one, 1 and 2 the two before.
+
+@pytest.fixture(scope="session")
+def recent_agri_files(world, tmp_path_factory):
+    """Regional AGRI L1 files of three consecutive 15-minute slots, the latest the slot of :data:`CHAIN_NOW`.
+
+    Keys: ``(platform, slot)`` with slot 0 the latest, 1 and 2 the two before. The time is fixed (not the clock's
+    current slot), so what the files hold, rain included, is the same at any hour; the chain's input check is
+    given ``now=CHAIN_NOW`` to find them young enough.
     """
     from satpy_prenet.demo import current_slot
     from satpy_prenet.synthetic import write_agri_l1
 
     out = tmp_path_factory.mktemp("recent-agri")
-    now = current_slot()
+    now = current_slot(CHAIN_NOW.replace(tzinfo=None))
     files = {}
     for slot in range(3):
         start = now - dt.timedelta(minutes=15 * slot)

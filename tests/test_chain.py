@@ -40,10 +40,10 @@ JOB_TIMEOUT_S = 240
 class Chain:
     """The shipped product list run by a launcher in ``workdir``, with an announcer and a product watcher."""
 
-    def __init__(self, workdir: Path, threaded: bool = False):
+    def __init__(self, workdir: Path, now: dt.datetime, threaded: bool = False):
         self.workdir = workdir
         self.products = workdir / "products"
-        self.product_list = copy_product_list(SHIPPED, workdir, free_address())
+        self.product_list = copy_product_list(SHIPPED, workdir, free_address(), now=now)
         self.listen = free_address()
         self.threaded = threaded
 
@@ -79,9 +79,9 @@ class Chain:
         return list(staging.rglob("*")) if staging.exists() else []
 
 
-def test_message_to_products(recent_agri_files, no_weights_env, tmp_path):
+def test_message_to_products(recent_agri_files, chain_now, no_weights_env, tmp_path):
     good = recent_agri_files["FY-4A", 0]
-    with Chain(tmp_path) as chain:
+    with Chain(tmp_path, chain_now) as chain:
         chain.announce(good)
         assert chain.launcher.wait_for_jobs(1, JOB_TIMEOUT_S) == [FILES_PER_INPUT], chain.launcher.log()
         received = chain.watcher.wait(FILES_PER_INPUT, timeout=30)
@@ -141,10 +141,10 @@ def _check_image(path, shape):
             assert png.mode == "RGBA"
 
 
-def test_bad_files_are_skipped_and_the_next_good_one_still_processed(recent_agri_files, bad_agri_inputs,
+def test_bad_files_are_skipped_and_the_next_good_one_still_processed(recent_agri_files, chain_now, bad_agri_inputs,
                                                                     damaged_agri_file, no_weights_env, tmp_path):
     bad = [*bad_agri_inputs, ("damaged data", damaged_agri_file, "FY-4A", "reading the data failed")]
-    with Chain(tmp_path) as chain:
+    with Chain(tmp_path, chain_now) as chain:
         for _, path, platform, _ in bad:
             chain.announce(path, platform_name=platform)
         chain.announce(recent_agri_files["FY-4A", 0])
@@ -160,9 +160,9 @@ def test_bad_files_are_skipped_and_the_next_good_one_still_processed(recent_agri
     assert chain.leftovers() == []
 
 
-def test_the_same_message_twice_gives_one_set_of_products(recent_agri_files, no_weights_env, tmp_path):
+def test_the_same_message_twice_gives_one_set_of_products(recent_agri_files, chain_now, no_weights_env, tmp_path):
     good = recent_agri_files["FY-4A", 0]
-    with Chain(tmp_path, threaded=True) as chain:
+    with Chain(tmp_path, chain_now, threaded=True) as chain:
         chain.announce(good)
         chain.launcher.wait_for_jobs(1, JOB_TIMEOUT_S)
         first = {path.name: _values(path) for path in chain.product_files() if path.suffix == ".nc"}
@@ -183,10 +183,10 @@ def _values(path):
         return written[name].values
 
 
-def test_a_burst_is_processed_completely_and_in_order(recent_agri_files, no_weights_env, tmp_path):
+def test_a_burst_is_processed_completely_and_in_order(recent_agri_files, chain_now, no_weights_env, tmp_path):
     """Messages sent back to back, one process per message: none lost, handled in order, one model load each."""
     inputs = [recent_agri_files["FY-4A", 2], recent_agri_files["FY-4B", 0], recent_agri_files["FY-4A", 1]]
-    with Chain(tmp_path) as chain:
+    with Chain(tmp_path, chain_now) as chain:
         for path in inputs:
             chain.announce(path)
         jobs = chain.launcher.wait_for_jobs(len(inputs), JOB_TIMEOUT_S * len(inputs))
@@ -203,9 +203,9 @@ def test_a_burst_is_processed_completely_and_in_order(recent_agri_files, no_weig
     assert chain.launcher.log().count("Loaded demo-synthetic PRE-Net bundle") == len(inputs)
 
 
-def test_threaded_launcher_keeps_the_model_loaded(recent_agri_files, no_weights_env, tmp_path):
+def test_threaded_launcher_keeps_the_model_loaded(recent_agri_files, chain_now, no_weights_env, tmp_path):
     inputs = [recent_agri_files["FY-4A", slot] for slot in (2, 1, 0)]
-    with Chain(tmp_path, threaded=True) as chain:
+    with Chain(tmp_path, chain_now, threaded=True) as chain:
         for path in inputs:
             chain.announce(path)
         jobs = chain.launcher.wait_for_jobs(len(inputs), JOB_TIMEOUT_S * len(inputs))
@@ -215,11 +215,11 @@ def test_threaded_launcher_keeps_the_model_loaded(recent_agri_files, no_weights_
     assert log.count("Read the input and ran PRE-Net") == len(inputs)
 
 
-def test_launcher_processes_a_message_file(recent_agri_files, no_weights_env, tmp_path):
+def test_launcher_processes_a_message_file(recent_agri_files, chain_now, no_weights_env, tmp_path):
     """``satpy_launcher.py -m FILE``, the operators' way to replay a message, with the shipped product list."""
     message_file = tmp_path / "message.txt"
     message_file.write_text(file_message(recent_agri_files["FY-4A", 0]).encode() + "\n")
-    chain = Chain(tmp_path)
+    chain = Chain(tmp_path, chain_now)
     command = [sys.executable, str(Path(sys.executable).with_name("satpy_launcher.py")), "-m", str(message_file),
                "-c", str(config_dir() / "trollflow2" / "log_config.yaml"), str(chain.product_list)]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
+from conftest import CHINA_REGIONS
 from pyresample import create_area_def
 from pyresample.geometry import AreaDefinition
 from test_trollflow2_workers import make_job
@@ -29,6 +30,7 @@ from satpy_prenet.ground.adjust import (
 )
 from satpy_prenet.ground.ekf import ZREKF
 from satpy_prenet.ground.gauges import LOCATION, OUTSIDE, read_gauges
+from satpy_prenet.synthetic import write_agri_l1
 from trollflow2_plugins.delivery import save_datasets_staged
 from trollflow2_plugins.ground import adjust_with_gauges
 from trollflow2_plugins.prenet import check_agri_input, compute_products
@@ -313,20 +315,27 @@ FORMATS = [{"format": "NETCDF4", "writer": "cf", "fname_pattern": "{areaname}_{p
 ALPHA = 2.0  # satellite / gauge in the worker tests
 
 
-@pytest.fixture(scope="module")
-def computed_jobs(recent_agri_files, tmp_path_factory):
-    """Jobs of two consecutive FY-4A slots (oldest first) with the products computed on the native grid."""
-    jobs = []
+def computed_job(path, out_dir):
+    """A job of AGRI file ``path`` with the products computed on the native grid, to be written to ``out_dir``."""
+    job = make_job(path, out_dir)
+    job["product_list"]["product_list"]["gauge_adjusted_products"] = {
+        "precipitation_rate_adjusted": {"productname": "precipitation_rate_adjusted", "formats": FORMATS}}
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("SATPY_PRENET_WEIGHTS", raising=False)
-        for slot in (1, 0):
-            job = make_job(recent_agri_files["FY-4A", slot], tmp_path_factory.mktemp("products"))
-            job["product_list"]["product_list"]["gauge_adjusted_products"] = {
-                "precipitation_rate_adjusted": {"productname": "precipitation_rate_adjusted", "formats": FORMATS}}
-            for step in (check_agri_input, create_scene, load_composites, compute_products):
-                step(job)
-            jobs.append(job)
-    return jobs
+        for step in (check_agri_input, create_scene, load_composites, compute_products):
+            step(job)
+    return job
+
+
+@pytest.fixture(scope="module")
+def computed_jobs(recent_agri_files, tmp_path_factory):
+    """Jobs of two consecutive FY-4A slots (oldest first) with the products computed on the native grid.
+
+    The slots are fixed (06:15 and 06:30 UTC on 2026-07-15, conftest's ``recent_agri_files``), not the clock's: the
+    tests below need rain at the gauges, and which slots rain is a property of the simulated day, not of the hour
+    the suite runs at. ``test_worker_accepts_gauges_at_any_hour`` covers slots at other hours.
+    """
+    return [computed_job(recent_agri_files["FY-4A", slot], tmp_path_factory.mktemp("products")) for slot in (1, 0)]
 
 
 def fresh(job):
@@ -386,6 +395,21 @@ def test_worker_adds_the_product_and_carries_the_state_between_slots(computed_jo
         assert variable.attrs["gauge_adjustment_status"] == "accepted"
         assert json.loads(variable.attrs["gauge_adjustment_state"]) == after_second
         np.testing.assert_allclose(variable.values, product.values, rtol=1e-6)
+
+
+@pytest.mark.parametrize("hour", [0, 6, 12, 18])
+def test_worker_accepts_gauges_at_any_hour(world, tmp_path, hour):
+    """The worker adjusts slots spread over the simulated day (2026-07-15, HH:30 UTC), not only the tests' slots."""
+    start = dt.datetime(2026, 7, 15, hour, 30)
+    path = write_agri_l1(world.scene(start, "FY-4A", CHINA_REGIONS["FY-4A"]), tmp_path / "agri")
+    job = computed_job(path, tmp_path / "products")
+    pattern = str(tmp_path / "gauges_{start_time:%Y%m%d%H%M}.csv")
+    write_slot_gauges(job, tmp_path)
+    adjust_with_gauges(job, gauges=pattern, state_file=str(tmp_path / "ekf.json"), window="30min")
+    product = job["scene"]["precipitation_rate_adjusted"]
+    assert product.attrs["gauge_adjustment_status"] == "accepted"
+    assert product.attrs["gauge_adjustment_n_gauges"] == 25
+    assert 1.4 < product.attrs["gauge_adjustment_a"] < ALPHA * 1.1
 
 
 def bad_records(good, start):

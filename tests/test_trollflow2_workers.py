@@ -41,9 +41,10 @@ def make_job(path, output_dir=None, areas=("None",), **overrides):
 
 
 @pytest.mark.parametrize(("platform", "reader"), [("FY-4A", "agri_fy4a_l1"), ("FY-4B", "agri_fy4b_l1")])
-def test_check_accepts_a_good_file_and_picks_its_reader(recent_agri_files, no_weights_env, platform, reader):
+def test_check_accepts_a_good_file_and_picks_its_reader(recent_agri_files, chain_now, no_weights_env, platform,
+                                                       reader):
     job = make_job(recent_agri_files[platform, 0])
-    check_agri_input(job, max_age_minutes=180)
+    check_agri_input(job, max_age_minutes=180, now=chain_now)
     assert job["product_list"]["product_list"]["reader"] == reader
 
 
@@ -60,13 +61,23 @@ def test_check_refuses_bad_inputs_naming_file_and_problem(bad_agri_inputs, no_we
 @pytest.mark.parametrize(("overrides", "kwargs", "expected"), [
     ({"platform_name": "Himawari-9"}, {}, "platform 'Himawari-9' is not one of FY-4A, FY-4B"),
     ({"sensor": "ahi"}, {}, "sensor 'ahi' is not 'agri'"),
-    ({"start_time": dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)}, {"max_age_minutes": 180},
-     "minutes old; the limit is 180 minutes"),
+    ({"start_time": dt.datetime(2026, 7, 14, 6, 30)}, {"max_age_minutes": 180},
+     "are 1450 minutes old; the limit is 180 minutes"),
+    ({}, {"max_age_minutes": 5}, "are 10 minutes old; the limit is 5 minutes"),
+    ({}, {"max_age_minutes": 180, "now": "yesterday"}, "the check step's 'now' is not a time"),
     ({}, {"observation_types": ["DISK"]}, "REGC files are not processed here"),
 ])
-def test_check_refuses_by_message(recent_agri_files, no_weights_env, overrides, kwargs, expected):
+def test_check_refuses_by_message(recent_agri_files, chain_now, no_weights_env, overrides, kwargs, expected):
+    """The age is measured from the fixed ``chain_now`` (06:40 UTC, ten minutes after the file's slot)."""
     with pytest.raises(AbortProcessing, match=expected):
-        check_agri_input(make_job(recent_agri_files["FY-4A", 0], **overrides), **kwargs)
+        check_agri_input(make_job(recent_agri_files["FY-4A", 0], **overrides), **{"now": chain_now, **kwargs})
+
+
+def test_check_measures_the_age_from_an_iso_time(recent_agri_files, chain_now, no_weights_env):
+    job = make_job(recent_agri_files["FY-4A", 0])
+    check_agri_input(job, max_age_minutes=10, now=chain_now.isoformat())
+    with pytest.raises(AbortProcessing, match="are 11 minutes old"):
+        check_agri_input(job, max_age_minutes=10, now="2026-07-15T08:41+02:00")
 
 
 def test_check_uses_the_bands_of_the_loaded_bundle(recent_agri_files, bad_agri_inputs, no_weights_env):

@@ -18,6 +18,7 @@ from trollflow2.plugins import AbortProcessing
 
 from satpy_prenet.agri_files import AGRIFileError, inspect_agri_file
 from satpy_prenet.bundle import BundleError, load_model_once, read_header, resolve_bundle_path
+from satpy_prenet.chain import as_utc
 from satpy_prenet.channels import READERS
 from satpy_prenet.inference import select_device
 
@@ -65,7 +66,8 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
     job[JOB_BUNDLE_KEY] = bundle
 
 
-def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minutes=None, observation_types=None):
+def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minutes=None, observation_types=None,
+                     now=None):
     """End the job before the scene is built when its input cannot give the products.
 
     Checks the message (platform, sensor, age of the data) and each announced file (present, not empty,
@@ -81,6 +83,8 @@ def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minut
           platforms: [FY-4A, FY-4B]   # platform_name values accepted
           max_age_minutes: 180        # skip data older than this (null: no limit)
           observation_types: [DISK]   # DISK, REGC, ... (null: any)
+          now: null                   # UTC time the age is measured from (null: the clock); set it to replay
+                                      # archived data as if they had just arrived
     """
     mda = job["input_mda"]
     files = ", ".join(map(str, job["input_filenames"]))
@@ -91,7 +95,7 @@ def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minut
     if sensor not in (sensors if isinstance(sensors, (list, tuple, set)) else [sensors]):
         _abort(f"{files}: sensor {sensors!r} is not {sensor!r}")
     if max_age_minutes is not None:
-        _check_age(files, mda.get("start_time"), float(max_age_minutes))
+        _check_age(files, mda.get("start_time"), float(max_age_minutes), now)
     bands = _required_bands(job)
     for filename in job["input_filenames"]:
         try:
@@ -144,12 +148,16 @@ def _required_bands(job):
         _abort(f"No PRE-Net model: {error}")
 
 
-def _check_age(files, start_time, max_age_minutes):
+def _check_age(files, start_time, max_age_minutes, now=None):
+    """End the job if the data started more than ``max_age_minutes`` before ``now`` (default: the clock)."""
     if not isinstance(start_time, dt.datetime):
         _abort(f"{files}: the message has no start_time (got {start_time!r}), so the age of the data is unknown")
-    start_time = start_time.astimezone(dt.timezone.utc) if start_time.tzinfo else start_time.replace(
-        tzinfo=dt.timezone.utc)
-    age = (dt.datetime.now(dt.timezone.utc) - start_time).total_seconds() / 60
+    start_time = as_utc(start_time)
+    try:
+        now = dt.datetime.now(dt.timezone.utc) if now is None else as_utc(now)
+    except ValueError as error:
+        _abort(f"the check step's 'now' is not a time: {error}")
+    age = (now - start_time).total_seconds() / 60
     if age > max_age_minutes:
         _abort(f"{files}: data of {start_time:%Y-%m-%d %H:%M} UTC are {age:.0f} minutes old; the limit is "
                f"{max_age_minutes:g} minutes (max_age_minutes)")
