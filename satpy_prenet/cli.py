@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -71,11 +72,48 @@ def info(bundle: Path, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--store", "data_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Dataset root made by `satpy-prenet-train build`: the methods run on its Full-IPR tiles.")
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True,
+              help="Split of the store to score.")
+@click.option("--method", "methods", multiple=True,
+              help="gpi, autoestimator, a weights bundle (.safetensors) or a baseline file (.json) from "
+                   "`satpy-prenet-train baseline`; repeat it. Default: the configured bundle, gpi and autoestimator.")
+@click.option("--products", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Product file (CF NetCDF with precipitation_rate*); repeat it. Instead of --store.")
+@click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Hourly reference file in the CLDAS-V2.0 format; repeat it. With --products.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the report (report.md, CSV tables, report.json, figures).")
+@click.option("--max-tiles", type=click.IntRange(min=1), default=None, help="Score only the first N tiles.")
+@click.option("--device", default="auto", show_default=True, help="Device of the PRE-Net bundles.")
+def evaluate(data_root: Path | None, split: str, methods: tuple[str, ...], products: tuple[Path, ...],
+             references: tuple[Path, ...], out_dir: Path, max_tiles: int | None, device: str) -> None:
+    """Compare retrievals with a reference and write a report (tables in the paper's columns, and figures).
+
+    Either --store (methods run on a dataset's infrared tiles, scored against its labels pixel by pixel) or
+    --products with --reference (rates of product files, averaged per hour onto the reference's cells).
+    """
+    from satpy_prenet.evaluation.evaluate import run_evaluation
+
+    try:
+        report = run_evaluation(data_root=data_root, split=split, methods=methods, products=products,
+                                references=references, out_dir=out_dir, max_tiles=max_tiles, device=device,
+                                progress=sys.stderr.isatty())
+    except (ValueError, OSError) as err:  # StoreError, BundleError, BaselineError and unreadable files
+        raise click.ClickException(str(err)) from err
+    click.echo(report.read_text())
+    click.echo(f"Report: {report}")
+
+
+@main.command()
 @click.option("--out", "out_dir", default="demo-output", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder of the input file, products and log.")
 @click.option("--platform", type=click.Choice(["FY-4A", "FY-4B"]), default="FY-4A", show_default=True)
 @click.option("--threaded", is_flag=True, help="Run the launcher's jobs in threads (-t) instead of processes.")
-def demo(out_dir: Path, platform: str, threaded: bool) -> None:
+@click.option("--start-time", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,
+              help="UTC slot to simulate and replay (default: the current 15-minute slot).")
+def demo(out_dir: Path, platform: str, threaded: bool, start_time: dt.datetime | None) -> None:
     """Run the operational chain on a simulated AGRI full disc: posttroll message in, products out.
 
     The trollflow2 launcher runs the shipped product list (etc/trollflow2/agri_precipitation.yaml), subscribed
@@ -83,7 +121,7 @@ def demo(out_dir: Path, platform: str, threaded: bool) -> None:
     """
     from satpy_prenet.demo import run_demo
 
-    result = run_demo(out_dir, platform=platform, threaded=threaded)
+    result = run_demo(out_dir, platform=platform, threaded=threaded, start_time=start_time)
     click.echo(f"\nInput (simulated {platform} AGRI L1 full disc): {result.input_file}")
     click.echo(f"Products ({len(result.products)} files, each announced by a posttroll message):")
     for path in result.products:
@@ -92,10 +130,12 @@ def demo(out_dir: Path, platform: str, threaded: bool) -> None:
     click.echo("Time:")
     for step, seconds in result.seconds.items():
         click.echo(f"  {step:<24s} {seconds:6.1f} s")
-    skill = result.skill
-    click.echo(f"Skill against the simulated truth ({skill.n_pixels} disc pixels, rain >= 0.1 mm/h): "
-               f"CSI {skill.csi:.3f}, POD {skill.pod:.3f}, FAR {skill.far:.3f}, RMSE {skill.rmse:.3f} mm/h, "
-               f"CC {skill.cc:.3f}")
+    pixels = next(iter(result.skill.values())).n_pixels
+    click.echo(f"Skill against the simulated truth ({pixels} disc pixels, rain >= 0.1 mm/h):")
+    click.echo(f"  {'method':<10s} {'CSI':>6s} {'POD':>6s} {'FAR':>6s} {'RMSE':>6s} {'CC':>6s}")
+    for method, skill in result.skill.items():
+        click.echo(f"  {method:<10s} {skill.csi:6.3f} {skill.pod:6.3f} {skill.far:6.3f} {skill.rmse:6.3f} "
+                   f"{skill.cc:6.3f}")
     if result.bundle_purpose == "demo-synthetic":
         click.echo("The weights were trained on simulated data only: these products are a demonstration.")
 

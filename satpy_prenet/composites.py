@@ -6,7 +6,8 @@
 """satpy compositors of the PRE-Net precipitation products.
 
 The four products share one lazy model run: each compositor builds the same dask graph (same inputs, same bundle,
-same tiling, hence the same task names), so computing them together runs the network once.
+same tiling, hence the same task names), so computing them together runs the network once. :class:`BaselineRate`
+makes the single-channel infrared baselines (GPI, auto-estimator) to compare them with, without a model.
 """
 
 from __future__ import annotations
@@ -68,15 +69,8 @@ class _PRENetCompositor(CompositeBase):
 
     def _attributes(self, inputs, bundle):
         header = bundle.header
-        attrs = combine_metadata(*[array.attrs for array in inputs])
-        for key in ("wavelength", "calibration", "modifiers", "resolution", "long_name", "units",
-                    "standard_name", "file_key", "file_type", "band_names", "center_wavelength"):
-            attrs.pop(key, None)
-        attrs.update({key: value for key, value in self.attrs.items() if key not in ("prerequisites",
-                                                                                      "optional_prerequisites")})
+        attrs = _product_attributes(inputs, self.attrs)
         attrs.update({
-            "area": inputs[0].attrs["area"],
-            "sensor": inputs[0].attrs.get("sensor", "agri"),
             "prenet_bundle_purpose": header.purpose,
             "prenet_bundle_sha256": header.sha256,
             "prenet_bundle_version": header.code_version,
@@ -146,6 +140,53 @@ class PrecipitationQuality(_PRENetCompositor):
         return attrs
 
 
+class BaselineRate(CompositeBase):
+    """Precipitation rate in mm h-1 of a single-channel infrared baseline, from the 10.8 um brightness temperature.
+
+    Options: ``method``, one of :data:`BASELINE_METHODS`: ``gpi`` (GOES Precipitation Index, 3 mm h-1 below
+    235 K) or ``autoestimator`` (the power law of the NESDIS auto-estimator, without its NWP corrections); see
+    ``satpy_prenet.evaluation.baselines``. NaN wherever the input is NaN (space, invalid input), as the PRE-Net
+    products.
+    """
+
+    def __init__(self, name, method="gpi", **kwargs):
+        """Store the method; nothing is computed before the call."""
+        if method not in BASELINE_METHODS:
+            raise ValueError(f"{name}: unknown baseline method {method!r}; expected one of {list(BASELINE_METHODS)}")
+        self.method = method
+        super().__init__(name, **kwargs)
+
+    def __call__(self, projectables, optional_datasets=None, **attrs):
+        """Build the rate lazily from the 10.8 um band."""
+        from satpy_prenet.evaluation import baselines
+
+        (bt108,) = self.match_data_arrays(projectables)
+        platform = bt108.attrs.get("platform_name")
+        if channels.band_key(bt108.attrs.get("name"), platform) != baselines.WINDOW_BAND:
+            raise ValueError(f"{self.attrs['name']}: expected the 10.8 um band, got {bt108.attrs.get('name')!r} "
+                             f"of {platform}")
+        rate = getattr(baselines, BASELINE_METHODS[self.method])(bt108.data.astype(np.float32))
+        attrs = _product_attributes([bt108], self.attrs)
+        attrs.update({"retrieval_method": self.method, "input_band": baselines.WINDOW_BAND})
+        return xr.DataArray(rate, dims=("y", "x"), coords=_yx_coords(bt108), attrs=attrs)
+
+
+#: Methods of :class:`BaselineRate` and their rate functions in ``satpy_prenet.evaluation.baselines``.
+BASELINE_METHODS = {"gpi": "gpi_rate", "autoestimator": "autoestimator_rate"}
+
+
+def _product_attributes(inputs: list[xr.DataArray], compositor_attrs: dict) -> dict:
+    """Attributes of a product: the inputs' combined metadata less the band's own, plus the compositor's YAML ones."""
+    attrs = combine_metadata(*[array.attrs for array in inputs])
+    for key in ("wavelength", "calibration", "modifiers", "resolution", "long_name", "units", "standard_name",
+                "file_key", "file_type", "band_names", "center_wavelength", "valid_range", "lut_key"):
+        attrs.pop(key, None)
+    attrs.update({key: value for key, value in compositor_attrs.items() if key not in ("prerequisites",
+                                                                                       "optional_prerequisites")})
+    attrs.update({"area": inputs[0].attrs["area"], "sensor": inputs[0].attrs.get("sensor", "agri")})
+    return attrs
+
+
 _DEMO_WARNED: set = set()
 
 
@@ -170,15 +211,12 @@ def _select_bands(arrays: list[xr.DataArray], bundle) -> list[xr.DataArray]:
 
 def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None):
     """Lazy (probability, rate) on the native grid; identical task names for identical inputs and bundle."""
-    from satpy_prenet.inference import TiledRetrieval
+    from satpy_prenet.inference import TiledRetrieval, gate_rate
 
     bt = da.stack([array.data.astype(np.float32) for array in inputs])
     engine = TiledRetrieval.from_bundle(bundle, batch_size=batch_size)
     probability, rate = engine.retrieve_dask(bt)  # task names keyed by the bundle sha256 (from_bundle)
-    # Each tile zeroes its own no-rain pixels; where tiles overlap, gate the blend again with the blended
-    # probability so that rate > 0 exactly where the flag says rain.
-    # (Written as "below the threshold -> 0" so that NaN, off the disc, stays NaN.)
-    return probability, da.where(probability < bundle.header.probability_threshold, np.float32(0), rate)
+    return probability, gate_rate(probability, rate, bundle.header.probability_threshold)
 
 
 def _yx_coords(array: xr.DataArray) -> dict:

@@ -29,8 +29,11 @@ from satpy_prenet.chain import (
     free_address,
     product_list_publisher,
 )
+from satpy_prenet.evaluation.baselines import gpi_rate
 from satpy_prenet.evaluation.metrics import Scores, scores
 from satpy_prenet.synthetic import World, write_agri_l1
+from satpy_prenet.synthetic.calibration import quantise_bt
+from satpy_prenet.synthetic.world import SimulatedScene
 
 LOG = logging.getLogger(__name__)
 
@@ -41,13 +44,16 @@ JOB_TIMEOUT_S = 900.0
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What the demo made, how long each step took, and the skill against the simulated truth."""
+    """What the demo made, how long each step took, and the skill against the simulated truth.
+
+    ``skill`` holds the scores of PRE-Net's native rain rate and of GPI on the same disc pixels, by method name.
+    """
 
     input_file: Path
     products: tuple[Path, ...]
     launcher_log: Path
     seconds: dict[str, float]
-    skill: Scores
+    skill: dict[str, Scores]
     bundle_purpose: str
 
 
@@ -64,7 +70,8 @@ def run_demo(out_dir: str | Path, *, platform: str = "FY-4A", seed: int = DEMO_S
 
     The launcher runs a copy of the product list in ``out_dir`` that publishes its completion messages on a free
     loopback port. The products land where the product list says (``products/`` under ``out_dir`` for the shipped
-    one), the launcher's log in ``out_dir/launcher.log``.
+    one), the launcher's log in ``out_dir/launcher.log``. ``start_time`` (naive UTC) is the slot to simulate,
+    by default the current one; a given time is replayed as if the file had just arrived.
 
     Raises:
         RuntimeError: The chain made no products (the message names the log and quotes its end).
@@ -82,7 +89,8 @@ def run_demo(out_dir: str | Path, *, platform: str = "FY-4A", seed: int = DEMO_S
     listen = free_address()
     log_file = out_dir / "launcher.log"
     # The shipped list, publishing on a free port: a site's launcher on this host may use the shipped one.
-    product_list = copy_product_list(product_list, out_dir, free_address())
+    # A given start time is replayed: the input check measures the data's age from it, not from the clock.
+    product_list = copy_product_list(product_list, out_dir, free_address(), now=start_time)
     with Announcer(listen) as announcer, ProductWatcher(product_list_publisher(product_list)) as watcher:
         started = time.perf_counter()
         with Launcher(product_list, listen, log_file, threaded=threaded, cwd=out_dir) as launcher:
@@ -97,17 +105,24 @@ def run_demo(out_dir: str | Path, *, platform: str = "FY-4A", seed: int = DEMO_S
         raise RuntimeError(f"{produced} products written but only {len(received)} completion messages received")
     seconds["message to products"] = max(item.at for item in received) - sent
     products = tuple(sorted(Path(item.message.data["uri"]) for item in received))
-    skill, purpose = _skill(products, scene.rain_rate)
+    skill, purpose = _skill(products, scene)
     return DemoResult(input_file=input_file, products=products, launcher_log=log_file, seconds=seconds,
                       skill=skill, bundle_purpose=purpose)
 
 
-def _skill(products: tuple[Path, ...], truth: np.ndarray) -> tuple[Scores, str]:
-    """Scores of the native-grid rain rate against the simulated truth, and the purpose of the bundle used."""
+def _skill(products: tuple[Path, ...], scene: SimulatedScene) -> tuple[dict[str, Scores], str]:
+    """Scores of the native-grid rain rate and of GPI against the simulated truth, and the purpose of the bundle.
+
+    GPI reads the 10.8 um temperatures as satpy reads them from the file; both are scored where the product has
+    a value.
+    """
     for path in (path for path in products if path.suffix == ".nc"):
         with xr.open_dataset(path) as written:
-            if "precipitation_rate" in written and written["precipitation_rate"].shape == truth.shape:
+            if "precipitation_rate" in written and written["precipitation_rate"].shape == scene.rain_rate.shape:
                 rate = written["precipitation_rate"].values
                 purpose = written["precipitation_rate"].attrs["prenet_bundle_purpose"]
-                return scores(rate, np.where(np.isfinite(rate), truth, np.nan)), purpose
+                truth = np.where(np.isfinite(rate), scene.rain_rate, np.nan)
+                gpi = gpi_rate(quantise_bt(scene.bt["IR10.8"], "IR10.8", scene.platform))
+                return {"PRE-Net": scores(rate, truth), "GPI": scores(np.where(np.isfinite(rate), gpi, np.nan),
+                                                                      truth)}, purpose
     raise RuntimeError("no NetCDF precipitation_rate on the native grid among the products")

@@ -47,6 +47,16 @@ LOG = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = {"cpu": 4, "cuda": 16}
 
 
+def gate_rate(probability, rate, threshold: float):
+    """The product's rate: 0 where the probability is below ``threshold``, else the regressed rate.
+
+    Each tile zeroes its own no-rain pixels; where tiles overlap, the blended rate is gated again with the blended
+    probability so that the rate is positive exactly where the flag says rain. Written as "below the threshold -> 0"
+    so that NaN (space, invalid input) stays NaN. Works on numpy and dask arrays alike.
+    """
+    return np.where(probability < threshold, np.float32(0), rate)
+
+
 def select_device(requested: str | torch.device | None = "auto") -> torch.device:
     """Choose the torch device to run on, and log the choice.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,11 @@ from satpy_prenet.cli import main
 
 @pytest.mark.slow
 def test_demo_runs_the_chain_on_a_full_disc(demo_bundle, no_weights_env, tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
+    """The demo replays a fixed slot (by default it simulates the clock's current one), so the test sees the same
+    simulated disc at any hour."""
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--start-time", "2026-08-01T04:00"])
     assert result.exit_code == 0, result.output
-    products = sorted((tmp_path / "products").glob("FY-4A_AGRI_*"))
+    products = sorted((tmp_path / "products").glob("FY-4A_AGRI_20260801040000_*"))
     assert len(products) == 12
     assert sorted({path.suffix for path in products}) == [".nc", ".png", ".tif"]
     for path in products:
@@ -33,6 +36,8 @@ def test_demo_runs_the_chain_on_a_full_disc(demo_bundle, no_weights_env, tmp_pat
     assert (rate[~space] >= 0).all()
     assert "message to products" in result.output
     assert "Skill against the simulated truth" in result.output
+    for method in ("PRE-Net", "GPI"):  # the bundle's skill next to GPI's on the same disc
+        assert re.search(rf"^  {method} +(0|1)\.\d{{3}} ", result.output, re.MULTILINE), method
     assert "trained on simulated data only" in result.output
     assert not list((tmp_path / "products" / ".staging").iterdir())
     assert _processes_working_in(tmp_path) == [], "the launcher or one of its job processes is still running"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +220,17 @@ def channel_statistics(dataset: xr.Dataset, name: str) -> tuple[xr.DataArray, xr
     reduce = [dim for dim in values.dims if dim != values.dims[1]]
     finite = values.where(np.isfinite(values))
     return finite.mean(reduce, skipna=True), finite.std(reduce, skipna=True)
+
+
+def select_bands(tiles: xr.Dataset, bands: Sequence[str], path: str | os.PathLike) -> list[int]:
+    """Positions of ``bands`` along the store's ``ir_band`` coordinate.
+
+    Raises:
+        StoreError: Naming the store and the bands it lacks.
+    """
+    available = [str(key) for key in tiles["ir_band"].values]
+    missing = [key for key in bands if key not in available]
+    if missing:
+        raise StoreError(f"{path}: the store lacks the band(s) {', '.join(missing)}; it holds "
+                         f"{', '.join(available)}")
+    return [available.index(key) for key in bands]

@@ -22,9 +22,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from satpy_prenet.atomic import atomic_path
 from satpy_prenet.synthetic import calibration, geometry
 from satpy_prenet.synthetic.agri import PLATFORM_CHANNELS, FileChannel
-from satpy_prenet.synthetic.atomic import atomic_path
 from satpy_prenet.synthetic.geometry import Window
 from satpy_prenet.synthetic.world import SimulatedScene
 

@@ -25,8 +25,8 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
+from satpy_prenet.atomic import atomic_path
 from satpy_prenet.data.cldas import ASI_LAT, ASI_LON, RESOLUTION, cldas_filename
-from satpy_prenet.synthetic.atomic import atomic_path
 from satpy_prenet.synthetic.fields import powerlaw_field, rng_for
 from satpy_prenet.synthetic.world import SimulatedScene
 

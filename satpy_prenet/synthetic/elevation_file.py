@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from satpy_prenet.synthetic.atomic import atomic_path
+from satpy_prenet.atomic import atomic_path
 from satpy_prenet.synthetic.surface import global_surface
 
 logger = logging.getLogger(__name__)

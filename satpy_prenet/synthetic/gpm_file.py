@@ -20,7 +20,7 @@ What is not real, and said so in the files:
 - ``GenerationDateTime`` is one hour after the last scan (so that files are reproducible).
 
 Files are written under a temporary name and renamed when complete
-(:func:`satpy_prenet.synthetic.atomic.atomic_path`).
+(:func:`satpy_prenet.atomic.atomic_path`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from satpy_prenet.atomic import atomic_path
 from satpy_prenet.synthetic import geometry
-from satpy_prenet.synthetic.atomic import atomic_path
 from satpy_prenet.synthetic.dpr import NBIN, DPRObservation
 from satpy_prenet.synthetic.geometry import EARTH_RADIUS_KM
 from satpy_prenet.synthetic.gmi import GMIObservation

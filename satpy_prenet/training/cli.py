@@ -9,6 +9,7 @@ Examples::
     satpy-prenet-train export  --config etc/training/small.yaml --workdir runs/small
     satpy-prenet-train build   --config etc/training/small.yaml --sources /archive --workdir runs/small
     satpy-prenet-train all     --config etc/training/small.yaml --simulate --workdir runs/small
+    satpy-prenet-train baseline --config etc/training/small.yaml --workdir runs/small
     torchrun --nproc-per-node 4 -m satpy_prenet.training.cli distill --config ... --workdir ...
 
 ``build``, ``all`` and ``export`` are single-process commands: ``build`` and ``all`` refuse to run under
@@ -20,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,8 @@ import click
 
 from satpy_prenet.bundle import BundleError
 from satpy_prenet.data.errors import SourceFileError
-from satpy_prenet.data.stores import StoreError
+from satpy_prenet.data.stores import FULL_IPR, StoreError, store_path
+from satpy_prenet.evaluation.baselines import BaselineError, fit_baselines
 from satpy_prenet.training.checkpoints import CheckpointError
 from satpy_prenet.training.config import HEADS, ConfigError, load_config
 from satpy_prenet.training.distributed import shutdown
@@ -36,7 +39,8 @@ from satpy_prenet.training.pipeline import build, run_all
 from satpy_prenet.training.stages import default_data, run_stage
 
 #: Errors a user can fix; shown as one message instead of a traceback.
-USER_ERRORS = (ConfigError, StoreError, CheckpointError, BundleError, SourceFileError, FloatingPointError)
+USER_ERRORS = (ConfigError, StoreError, CheckpointError, BundleError, SourceFileError, FloatingPointError,
+               BaselineError)
 
 
 #: Log levels of no -v, -v and -vv.
@@ -162,6 +166,45 @@ def all_command(config_path: Path, workdir: Path, sources: Path | None, simulate
         shutdown()
     click.echo(f"steps (s): {result['seconds']}")
     click.echo(f"bundle: {result['bundle']}")
+
+
+@main.command("baseline")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="Training configuration: the trees take its model bands.")
+@click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder of baseline-trees.json and baseline-threshold.json.")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Dataset root with full_ipr/ (default: WORKDIR/datasets).")
+@click.option("--max-pixels", default=1_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Labelled pixels sampled from the train split.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample and of LightGBM.")
+def baseline_command(config_path: Path, workdir: Path, data: Path | None, max_pixels: int, seed: int) -> None:
+    """Fit the IR baselines (trees, best 10.8 um threshold) on Full-IPR train and score them on validation.
+
+    GPI and the auto-estimator, which need no fitting, are scored beside them.
+    """
+    from satpy_prenet.evaluation.evaluate import evaluate_store
+    from satpy_prenet.evaluation.methods import RULES, load_method
+
+    refuse_torchrun("baseline")
+    root = data or default_data(workdir)
+    try:
+        start = time.perf_counter()
+        fitted = fit_baselines(root, workdir, load_config(config_path).model.bands, max_pixels=max_pixels,
+                               seed=seed)
+        seconds = time.perf_counter() - start
+        methods = [load_method(str(path)) for path in (fitted.trees_path, fitted.threshold_path, *RULES)]
+        table = evaluate_store(root, methods, split="validation", progress=False, fss=False).table()
+    except USER_ERRORS as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"trees: {fitted.trees_path} ({fitted.trees.provenance['n_pixels']} pixels, {seconds:.1f} s)")
+    click.echo(f"threshold: {fitted.threshold_path} ({fitted.threshold.threshold_k:g} K, "
+               f"{fitted.threshold.rate_mm_h:.2f} mm/h)")
+    click.echo(f"validation scores ({store_path(root, FULL_IPR, 'validation')}):")
+    click.echo(f"{'method':<18} {'CSI':>6} {'POD':>6} {'FAR':>6} {'CC':>6} {'RMSE':>7} {'pixels':>10}")
+    for row in table:
+        click.echo(f"{row['method']:<18} {row['csi']:6.3f} {row['pod']:6.3f} {row['far']:6.3f} {row['cc']:6.3f} "
+                   f"{row['rmse']:7.3f} {row['n_pixels']:10d}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from satpy_prenet.data.stores import (
     StoreError,
     channel_statistics,
     open_tiles,
+    select_bands,
     store_path,
     tile_count,
 )
@@ -127,20 +128,6 @@ def cached_normalisation(cache: str | os.PathLike, path: str | os.PathLike, kind
         tmp.write_text(json.dumps({"key": key, "stats": normalisation.to_dict()}), encoding="utf-8")
         os.replace(tmp, cache)
     return normalisation
-
-
-def select_bands(tiles: xr.Dataset, bands: Sequence[str], path: str | os.PathLike) -> list[int]:
-    """Positions of ``bands`` along the store's ``ir_band`` coordinate.
-
-    Raises:
-        StoreError: Naming the store and the bands it lacks.
-    """
-    available = [str(key) for key in tiles["ir_band"].values]
-    missing = [key for key in bands if key not in available]
-    if missing:
-        raise StoreError(f"{path}: the store lacks the band(s) {', '.join(missing)} of the training config; it holds "
-                         f"{', '.join(available)}")
-    return [available.index(key) for key in bands]
 
 
 def padded(size: int, multiple: int) -> int:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from satpy_prenet.synthetic.atomic import atomic_path
+from satpy_prenet.atomic import atomic_path
 from satpy_prenet.training.builder import BuildConfig, BuildReport, Sources, build_datasets, discover_sources
 from satpy_prenet.training.config import HEADS, ConfigError, TrainingConfig
 from satpy_prenet.training.export import PIPELINE_RECORD

@@ -12,8 +12,8 @@ import json
 import logging
 from pathlib import Path
 
+from satpy_prenet.atomic import atomic_path
 from satpy_prenet.data import stores
-from satpy_prenet.synthetic.atomic import atomic_path
 from satpy_prenet.training.builder.config import BuildError
 
 LOG = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Writing simulated files atomically: under a hidden temporary name, renamed into place only when complete."""
+"""Writing files atomically: under a hidden temporary name, renamed into place only when complete."""
 
 from __future__ import annotations
 
