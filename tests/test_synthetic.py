@@ -307,7 +307,7 @@ def test_full_disc_file_reads_back(world, tmp_path, platform):
 
 
 def test_atomic_path_leaves_the_final_file_or_nothing(tmp_path):
-    from satpy_prenet.synthetic.atomic import atomic_path
+    from satpy_prenet.atomic import atomic_path
 
     final = tmp_path / "out" / "file.bin"
     with pytest.raises(RuntimeError), atomic_path(final) as partial:
