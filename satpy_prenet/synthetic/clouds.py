@@ -5,13 +5,16 @@ Four kinds of object are born at random (a Poisson process in space and time, th
 climatology: ITCZ, monsoon land, storm tracks, subtropical oceans, an afternoon peak over land), drift
 with a latitude-dependent steering wind, grow, mature and decay:
 
-- deep convective systems: a few small cores (tops at or above the tropopause, 190-220 K, heavy rain)
-  under a wide cold anvil that rains little or not at all away from the cores; a stratiform rain area
-  grows under the inner anvil as the system matures;
+- deep convective systems: a few small cores (tops at or above the tropopause, 190-220 K, heavy rain under
+  a cold dome wider than the rain shaft) under a wide cold anvil that does not rain away from the cores; a
+  stratiform rain area grows under the inner anvil (60 % of its radius). The rain peaks early in the life
+  cycle (cores until 25-60 % of the life, stratiform rain until 50-70 %), while the anvil keeps growing
+  until half of the life and stays cold, slowly thinning, after the rain has stopped;
 - stratiform shields (fronts, monsoon depressions): mid-level tops (230-260 K), widespread light to
-  moderate rain with embedded bands;
+  moderate rain with embedded bands; two in ten never rain (altostratus);
 - cirrus: thin, very cold, no rain;
-- low warm clouds (tops 270-288 K): broken fields, drizzle where thick, orographic rain on upslopes.
+- low warm clouds (tops 270-288 K): broken fields, drizzle where thicker than an optical depth of about 3,
+  intermittent (set by drop sizes the cloud top does not show), orographic rain on upslopes.
 
 Each object carries its own offsets into periodic power-law textures (spectral slope -3), so its
 internal structure moves with it and evolves over its own time scales. Rendering writes into per-layer
@@ -142,7 +145,8 @@ def _draw_shapes(kind: int, rng: np.random.Generator, n: int, lat: np.ndarray):
         angle = np.sign(lat) * rng.normal(0.5, 0.35, n)
         params = np.stack([rng.uniform(232.0, 258.0, n),  # cloud-top temperature (K)
                            rng.lognormal(np.log(22.0), 0.4, n),  # optical depth
-                           rng.lognormal(np.log(0.8), 0.45, n),  # median rain (mm/h)
+                           # median rain (mm/h); two in ten shields never rain (altostratus)
+                           rng.lognormal(np.log(0.8), 0.45, n) * (rng.uniform(0.0, 1.0, n) < 0.8),
                            rng.uniform(0.35, 0.7, n)], axis=1)  # raining part of the shield
     elif kind == CIRRUS:
         a = np.clip(rng.lognormal(np.log(250.0), 0.5, n), 60.0, 1000.0)
@@ -285,6 +289,10 @@ class CloudFields:
     def zeros(cls, shape: tuple[int, int]) -> CloudFields:
         """Empty accumulators."""
         return cls(**{f.name: np.zeros(shape, np.float32) for f in fields(cls)})
+
+    def block(self, index: tuple[slice, slice]) -> CloudFields:
+        """The accumulators at ``array[index]`` (views)."""
+        return CloudFields(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     @staticmethod
     def top_height(tau: np.ndarray, tz: np.ndarray) -> np.ndarray:
@@ -434,8 +442,8 @@ def _core_box(patch: _Patch, line_c, col_c, jac, angle, along_c, across_c, radiu
 
 
 def _render_deep(ctx: RenderContext, out: CloudFields, objects: Objects, k: int, phi: float, line_c, col_c, jac):
-    growth = float(smoothstep(0.0, 0.45, phi))
-    decay = float(smoothstep(0.7, 1.0, phi))
+    growth = float(smoothstep(0.0, 0.5, phi))
+    decay = float(smoothstep(0.75, 1.0, phi))
     size = 0.3 + 0.7 * growth
     axis_a, axis_b = objects.axis_a[k] * size, objects.axis_b[k] * size
     reach = 1.9  # the moistening of the upper troposphere reaches beyond the anvil
@@ -449,14 +457,14 @@ def _render_deep(ctx: RenderContext, out: CloudFields, objects: Objects, k: int,
     idx = patch.index
     prof = ctx.profile.subset(idx)
 
-    tau = np.float32(tau_anvil * (1.0 - 0.75 * decay)) * env * env * np.exp(np.float32(0.35) * fine)
-    z_top = (prof.tropopause - np.float32(depth + 1.5 * decay) - np.float32(1.2) * (1.0 - env)
+    tau = np.float32(tau_anvil * (1.0 - 0.6 * decay)) * env * env * np.exp(np.float32(0.35) * fine)
+    z_top = (prof.tropopause - np.float32(depth + 0.6 * decay) - np.float32(1.2) * (1.0 - env)
              + np.float32(0.25) * coarse)
 
     # Convective cores: small, pulsing, strongest early in the life cycle.
     rng = rng_for(ctx.seed, 505, int(objects.ident[k]) & 0x7FFFFFFFFFFF)
-    n_cores = 1 + rng.poisson(objects.axis_a[k] / 18.0)
-    activity = float(smoothstep(0.0, 0.08, phi) * (1.0 - smoothstep(0.35, 0.85, phi)))
+    n_cores = 1 + rng.poisson(objects.axis_a[k] / 12.0)
+    activity = float(smoothstep(0.0, 0.08, phi) * (1.0 - smoothstep(0.25, 0.6, phi)))
     age_h = (ctx.t - objects.t_birth[k]) / 3600.0
     core = np.zeros_like(tau)
     overshoot = np.zeros_like(tau)
@@ -467,8 +475,10 @@ def _render_deep(ctx: RenderContext, out: CloudFields, objects: Objects, k: int,
         radius_frac, theta = np.sqrt(rng.uniform(0.0, 1.0)) * 0.45, rng.uniform(0.0, 2.0 * np.pi)
         r_core = float(np.clip(rng.lognormal(np.log(8.0), 0.35), 3.0, 18.0))
         period, psi = rng.uniform(0.8, 2.0), rng.uniform(0.0, 2.0 * np.pi)
-        top_km = min(rng.uniform(0.2, 1.2) * updraft, 1.6)
-        peak = min(rng.lognormal(np.log(32.0), 0.5) * updraft * moisture, 200.0)
+        # A stronger updraft overshoots higher and rains harder: the same draw sets both.
+        vigour = rng.uniform(0.2, 1.2)
+        top_km = min(vigour * updraft, 1.6)
+        peak = min(rng.lognormal(np.log(32.0), 0.35) * vigour / 0.7 * updraft * moisture, 200.0)
         pulse = 0.3 + 0.7 * max(np.sin(2.0 * np.pi * age_h / period + psi), 0.0) ** 0.5
         act = activity * pulse
         if act <= 0.01:
@@ -480,8 +490,10 @@ def _render_deep(ctx: RenderContext, out: CloudFields, objects: Objects, k: int,
             continue
         d2 = (patch.along[box] - np.float32(along_c)) ** 2 + (patch.across[box] - np.float32(across_c)) ** 2
         shape = np.exp(-d2 * distortion[box] / np.float32(r_core * r_core)) * np.float32(act)
-        np.maximum(core[box], shape, out=core[box])
-        np.maximum(overshoot[box], shape * np.float32(top_km), out=overshoot[box])
+        # The updraft's cold dome spreads wider than its rain shaft (radius x 1.5).
+        dome = np.exp(-d2 * distortion[box] / np.float32(2.25 * r_core * r_core)) * np.float32(act)
+        np.maximum(core[box], dome, out=core[box])
+        np.maximum(overshoot[box], dome * np.float32(top_km), out=overshoot[box])
         conv_rain[box] += np.float32(peak) * shape ** np.float32(1.6)
     z_core = prof.tropopause - np.float32(0.8) + overshoot
     z_top = z_top + core * np.maximum(z_core - z_top, 0.0)
@@ -492,9 +504,9 @@ def _render_deep(ctx: RenderContext, out: CloudFields, objects: Objects, k: int,
     moist = (ctx.tcwv[idx] / np.float32(4.5)) ** np.float32(1.3) * np.float32(ctx.config.rain_scale)
     scatter = _scatter(ctx, coarse, rain_tex)
     out.rain_convective[idx] += conv_rain * moist * np.exp(np.float32(0.3) * rain_tex - np.float32(0.045))
-    stratiform = float(smoothstep(0.15, 0.45, phi) * (1.0 - smoothstep(0.85, 1.0, phi)))
+    stratiform = float(smoothstep(0.1, 0.35, phi) * (1.0 - smoothstep(0.5, 0.7, phi)))
     if stratiform > 0:
-        inner = np.clip(1.0 - (rho_edge / np.float32(0.7)) ** 2, 0.0, 1.0)
+        inner = np.clip(1.0 - (rho_edge / np.float32(0.6)) ** 2, 0.0, 1.0)
         out.rain_stratiform[idx] += (np.float32(2.6 * stratiform * moisture) * np.sqrt(inner) * scatter * moist
                                      + _orographic(ctx, patch, objects, k) * inner)
     out.moistening[idx] = np.maximum(
@@ -573,9 +585,11 @@ def _render_low(ctx: RenderContext, out: CloudFields, objects: Objects, k: int, 
     out.tau_low[idx] += tau
     out.tz_low[idx] += tau * z_top
 
-    thick = np.maximum(tau / np.float32(10.0) - np.float32(1.0), 0.0)
-    rain = np.float32(0.4 * drizzle * ctx.config.rain_scale) * thick**0.8 * np.exp(
-        np.float32(0.7) * rain_tex - np.float32(0.245))
+    # Drizzle needs a cloud thick enough to grow drops (tau > 3); where it starts is set by the droplet size
+    # (aerosol, liquid water), which the cloud top does not show: the rain texture, not the optical depth.
+    onset = np.clip((tau - np.float32(3.0)) / np.float32(3.0), 0.0, 1.0)
+    intermittency = np.exp(np.float32(1.6) * rain_tex - np.float32(1.28))  # lognormal, mean 1
+    rain = np.float32(0.25 * drizzle * ctx.config.rain_scale) * onset * intermittency
     out.rain_warm[idx] += rain + _orographic(ctx, patch, objects, k) * cover * np.float32(amp)
 
 

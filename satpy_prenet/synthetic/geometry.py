@@ -211,3 +211,48 @@ def cos_solar_zenith(time: dt.datetime, lon: np.ndarray, lat: np.ndarray) -> np.
     phi = np.deg2rad(np.asarray(lat, dtype=np.float32))
     return (np.sin(phi) * np.float32(np.sin(decl))
             + np.cos(phi) * np.float32(np.cos(decl)) * np.cos(hour_angle)).astype(np.float32)
+
+
+def parallax_per_km(platform: str, lon: np.ndarray, lat: np.ndarray, height_km: float = 10.0) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Apparent displacement (global lines, columns per km of cloud height) of a cloud top seen from the satellite.
+
+    A cloud top at height h above a ground point is seen along the line of sight that reaches the surface farther
+    from the sub-satellite point, ``h tan(satellite zenith)`` away (spherical Earth). The displacement is computed
+    for ``height_km`` and divided by it (it is linear in h to well within a pixel below 20 km). Where the line of
+    sight through the raised point misses the Earth (the extreme limb) the displacement is 0.
+
+    Args:
+        platform: ``"FY-4A"`` or ``"FY-4B"``.
+        lon: Longitudes of the ground points (degrees).
+        lat: Latitudes (degrees).
+        height_km: Height used to compute the displacement.
+
+    Returns:
+        float32 (lines per km, columns per km), NaN where the ground point is not seen.
+    """
+    radius = EARTH_RADIUS_KM
+    lon0 = np.deg2rad(SUBSATELLITE_LON[check_platform(platform)])
+    distance = (EQUATOR_RADIUS + SATELLITE_HEIGHT) / 1000.0
+    lam = np.deg2rad(np.asarray(lon, dtype=np.float64)) - lon0
+    phi = np.deg2rad(np.asarray(lat, dtype=np.float64))
+    top = (radius + height_km) * np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+    ray = top - np.array([distance, 0.0, 0.0]).reshape((3,) + (1,) * phi.ndim)
+    # Entry point of the ray satellite -> raised cloud top into the sphere: |S + t d| = R, smallest root.
+    sd = distance * ray[0]
+    dd = np.sum(ray * ray, axis=0)
+    disc = sd * sd - dd * (distance * distance - radius * radius)
+    t = (-sd - np.sqrt(np.maximum(disc, 0.0))) / dd
+    ground = ray * t
+    ground[0] += distance
+    seen_lon = np.rad2deg(np.arctan2(ground[1], ground[0]) + lon0)
+    seen_lat = np.rad2deg(np.arcsin(np.clip(ground[2] / radius, -1.0, 1.0)))
+    line, col = lonlat_to_pixel(platform, lon, lat)
+    seen_line, seen_col = lonlat_to_pixel(platform, seen_lon, seen_lat)
+    hit = disc >= 0
+    dline = np.where(hit, np.nan_to_num(seen_line - line), 0.0) / height_km
+    dcol = np.where(hit, np.nan_to_num(seen_col - col), 0.0) / height_km
+    unseen = ~np.isfinite(line)
+    dline[unseen] = np.nan
+    dcol[unseen] = np.nan
+    return dline.astype(np.float32), dcol.astype(np.float32)
