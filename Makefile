@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.satpy-prenet-installed
 DEMO_DIR ?= demo-output
 
-.PHONY: install demo test test-fast bundle benchmark clean
+.PHONY: install demo test test-fast lint bundle benchmark clean
 
 install: $(STAMP)
 
@@ -22,6 +22,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -ra
+
+lint: install
+	$(BIN)/ruff check .
 
 test-fast: install
 	$(BIN)/python -m pytest -ra -m "not slow"
