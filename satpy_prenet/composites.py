@@ -99,12 +99,11 @@ class PrecipitationProbability(_PRENetCompositor):
 
 
 class PrecipitationFlag(_PRENetCompositor):
-    """Rain (1) where the rain probability reaches the bundle's threshold, no rain (0) below it, -1 without data."""
+    """Rain (1) where the product's rate is positive (`satpy_prenet.inference.gate_rate`), else 0; -1 without data."""
 
     def _product(self, inputs, bundle):
-        probability = self._retrieval(inputs, bundle)[0]
-        rain = probability >= bundle.header.probability_threshold
-        return da.where(da.isnan(probability), FLAG_FILL, rain).astype(np.int8)
+        probability, rate = self._retrieval(inputs, bundle)
+        return da.where(da.isnan(probability), FLAG_FILL, rate > 0).astype(np.int8)
 
     def _attributes(self, inputs, bundle):
         attrs = super()._attributes(inputs, bundle)
@@ -216,7 +215,7 @@ def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None
     bt = da.stack([array.data.astype(np.float32) for array in inputs])
     engine = TiledRetrieval.from_bundle(bundle, batch_size=batch_size)
     probability, rate = engine.retrieve_dask(bt)  # task names keyed by the bundle sha256 (from_bundle)
-    return probability, gate_rate(probability, rate, bundle.header.probability_threshold)
+    return probability, gate_rate(probability, rate, bundle.header.probability_threshold, bundle.header.rain_threshold)
 
 
 def _yx_coords(array: xr.DataArray) -> dict:

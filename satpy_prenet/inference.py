@@ -47,14 +47,16 @@ LOG = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = {"cpu": 4, "cuda": 16}
 
 
-def gate_rate(probability, rate, threshold: float):
-    """The product's rate: 0 where the probability is below ``threshold``, else the regressed rate.
+def gate_rate(probability, rate, probability_threshold: float, rain_threshold: float):
+    """The product's rate: the regressed rate where it rains, 0 elsewhere (NaN stays NaN).
 
-    Each tile zeroes its own no-rain pixels; where tiles overlap, the blended rate is gated again with the blended
-    probability so that the rate is positive exactly where the flag says rain. Written as "below the threshold -> 0"
-    so that NaN (space, invalid input) stays NaN. Works on numpy and dask arrays alike.
+    It rains where the probability reaches ``probability_threshold`` and the regressed rate reaches
+    ``rain_threshold`` (0.1 mm/h), the rule the bundle's threshold was chosen and its test scores counted with, so
+    that a positive rate, the rain flag and a rate the scores count as rain are the same pixels. Each tile gates its
+    own pixels; where tiles overlap, the blend is gated again with the blended values. Works on numpy and dask
+    arrays alike.
     """
-    return np.where(probability < threshold, np.float32(0), rate)
+    return np.where((probability < probability_threshold) | (rate < rain_threshold), np.float32(0), rate)
 
 
 def select_device(requested: str | torch.device | None = "auto") -> torch.device:

@@ -7,7 +7,7 @@ names on the command line:
 
 - ``gpi`` and ``autoestimator``: the two infrared rules, which need no fitting;
 - a weights bundle (``.safetensors``): PRE-Net, run over the image in tiles as the satpy products run it, with the
-  rate set to 0 where the probability is below the bundle's threshold;
+  rate gated as the products gate it (:func:`satpy_prenet.inference.gate_rate`);
 - a baseline file written by ``satpy-prenet-train baseline`` (``.json``): the tuned 10.8 um threshold or the
   gradient-boosted trees.
 """
@@ -79,11 +79,11 @@ def _bundle_method(path: Path, device: str) -> Method:
 
     bundle = load_bundle(path, device)
     engine = TiledRetrieval.from_bundle(bundle)
-    threshold = bundle.header.probability_threshold
+    header = bundle.header
 
     def rate(bt: np.ndarray) -> np.ndarray:
         probability, rain = engine.predict(bt)
-        return gate_rate(probability, rain, threshold)
+        return gate_rate(probability, rain, header.probability_threshold, header.rain_threshold)
 
     return Method(f"PRE-Net ({bundle.header.purpose})", tuple(bundle.header.bands), rate,
                   f"PRE-Net bundle {path} (purpose {bundle.header.purpose}, sha256 {bundle.header.sha256[:12]})")
