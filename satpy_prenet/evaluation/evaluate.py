@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -123,14 +124,17 @@ def _cldas_area(truth: xr.DataArray):
 
 def _cell_means(rates: Sequence[xr.DataArray], area) -> np.ndarray:
     """The mean over the hour's images of each image's mean over the source pixels in each cell of ``area``."""
+    return np.mean([np.asarray(_bucket_resampler(rate.attrs["area"], area).get_average(
+        rate.data.astype(np.float32)), dtype=np.float64) for rate in rates], axis=0)
+
+
+@functools.lru_cache(maxsize=4)
+def _bucket_resampler(source, target):
+    """Where each source pixel falls on the target grid, computed once per pair of grids (not per image)."""
     from pyresample.bucket import BucketResampler
 
-    means = []
-    for rate in rates:
-        lons, lats = rate.attrs["area"].get_lonlats(chunks=1024)
-        resampler = BucketResampler(area, lons, lats)
-        means.append(np.asarray(resampler.get_average(rate.data.astype(np.float32)), dtype=np.float64))
-    return np.mean(means, axis=0)
+    lons, lats = source.get_lonlats(chunks=1024)
+    return BucketResampler(target, lons, lats)
 
 
 def run_evaluation(*, data_root: Path | None, split: str, methods: Sequence[str], products: Sequence[Path],
