@@ -43,6 +43,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from satpy_prenet import channels
+from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD
 from satpy_prenet.inference import select_device
 
 LOG = logging.getLogger(__name__)
@@ -55,8 +56,6 @@ FORMAT_NAME = "satpy-prenet-bundle"
 FORMAT_VERSION = 1
 #: Allowed values of the header's ``purpose``.
 PURPOSES = ("operational", "research", "demo-synthetic")
-#: Rain / no-rain threshold of the products, mm/h (inclusive: rain where rate >= threshold).
-RAIN_THRESHOLD = 0.1
 #: satpy config key (and, through satpy's config, environment variable ``SATPY_PRENET_WEIGHTS``) naming a bundle.
 CONFIG_KEY = "prenet_weights"
 ENV_VAR = "SATPY_PRENET_WEIGHTS"

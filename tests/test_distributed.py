@@ -74,8 +74,8 @@ def test_ddp_masks_are_complete_and_identical_on_both_ranks(runs):
     for record in ddp:  # the trainer compares the masks' SHA-256 over processes and fails if they differ
         assert record["masks"]["count"] == COUNTS["train"]
     assert single[-1]["masks"]["count"] == COUNTS["train"]
-    masks_ddp = load_checkpoint(root / "ddp/checkpoints" / f"adapt-{HEAD}" / "last.pt")["masks"]["masks"]
-    masks_single = load_checkpoint(root / "single/checkpoints" / f"adapt-{HEAD}" / "last.pt")["masks"]["masks"]
+    masks_ddp = load_checkpoint(root / "ddp/checkpoints" / f"adapt-{HEAD}" / "last.pt")["task"]["masks"]
+    masks_single = load_checkpoint(root / "single/checkpoints" / f"adapt-{HEAD}" / "last.pt")["task"]["masks"]
     assert set(masks_ddp) == set(masks_single) == {f"disc-train-{i:03d}" for i in range(COUNTS["train"])}
     agreement = np.mean([np.mean(np.unpackbits(masks_ddp[key].numpy()) == np.unpackbits(masks_single[key].numpy()))
                          for key in masks_single])
@@ -100,13 +100,14 @@ def test_ddp_validation_scores_equal_one_process_evaluation(runs):
     from satpy_prenet.training.common import student_network
     from satpy_prenet.training.datasets import Normalisation, open_split
     from satpy_prenet.training.lora import add_lora
+    from satpy_prenet.training.masktune import MaskTune
     from satpy_prenet.training.validation import ValidationScores
 
     root, data, config = runs
     state = load_checkpoint(root / "ddp/checkpoints" / f"adapt-{HEAD}" / "last.pt")
     network = add_lora(student_network(config.model, HEAD), rank=1, alpha=1.0)
     network.load_state_dict(state["model"])
-    task = AdaptTask(HEAD, config.model, network)
+    task = AdaptTask(HEAD, config.model, network, MaskTune("none", warmup_epochs=0, rho=0.5))
     task.set_train_mode(False)
     dataset = open_split(data, FULL_IPR, "validation", bands=PAPER_BANDS, size_multiple=16,
                          normalisation=Normalisation.from_dict(state["normalisation"]))

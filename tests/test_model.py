@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import pywt
 import torch
+from safetensors import safe_open
 from torch import nn
 
+from satpy_prenet.bundle import read_header
 from satpy_prenet.model import (
     MultimodalTeacher,
     PrecipitationRetriever,
@@ -246,6 +249,83 @@ def test_lora_targets_are_the_autoencoder_linears(student):
     targets = [(name, m) for name, m in student.named_modules() if name.rsplit(".", 1)[-1] in names]
     assert len(targets) == 3 * student.config.ae_depth * 4
     assert all(isinstance(m, nn.Linear) and ".autoencoder.encoder." in name for name, m in targets)
+
+
+ABLATIONS = [(True, True), (True, False), (False, True), (False, False)]
+
+
+def _ablated(config: PRENetConfig, rmkd: bool, dawe: bool) -> PRENet:
+    """Return a student with the given ablation switches and fixed weights."""
+    torch.manual_seed(0)
+    return PRENet(replace(config, rmkd=rmkd, dawe=dawe))
+
+
+@pytest.mark.parametrize(("rmkd", "dawe"), ABLATIONS)
+def test_ablated_student_trains_and_is_deterministic(small_config, x, rmkd, dawe):
+    """Every (RMKD, DAWE) combination trains, every parameter gets a gradient, evaluation is deterministic."""
+    student = _ablated(small_config, rmkd, dawe).train()
+    output = student(x)
+    assert output.out.shape == (2, 2, 64, 64)
+    assert len(output.features) == 3
+    assert len(output.reconstructions) == (3 if rmkd else 0)
+    loss = nn.functional.cross_entropy(output.out, torch.randint(0, 2, (2, 64, 64)))
+    loss = loss + sum(tensor.pow(2).mean() for tensor in (*output.features, *output.reconstructions))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
+    student.eval()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        first = student(x)
+        torch.manual_seed(1)
+        second = student(x)
+    assert torch.equal(first.out, second.out)
+    assert all(torch.equal(a, b) for a, b in zip(first.reconstructions, second.reconstructions, strict=True))
+
+
+@pytest.mark.parametrize(("rmkd", "dawe"), ABLATIONS[1:])
+def test_ablations_remove_their_parameters(small_config, rmkd, dawe):
+    """A part switched off leaves no parameters behind; without both parts there is no CoMWE."""
+    student = _ablated(small_config, rmkd, dawe)
+    names = [name for name, _ in student.named_parameters()]
+    assert count(student) < count(PRENet(small_config))
+    assert any(".autoencoder." in name or name.endswith(".split_logits") for name in names) == rmkd
+    assert any(".dawe." in name for name in names) == dawe
+    assert any(name.startswith("comwe.") for name in names) == (rmkd or dawe)
+
+
+@pytest.mark.parametrize("dawe", [True, False])
+def test_student_without_rmkd_masks_nothing(small_config, x, dawe):
+    """Without RMKD training draws no mask, and an external mask has no autoencoder to act on."""
+    student = _ablated(small_config, False, dawe).train()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        first = student(x).out
+        torch.manual_seed(1)
+        second = student(x).out
+        masked = student(x, torch.zeros(2, 1, 64, 64)).out
+    assert torch.equal(first, second)
+    assert torch.equal(first, masked)
+
+
+def test_single_split_trains_on_one_view(small_config, x):
+    """n_splits = 1 (MKD-like): one view of all visible tokens; everything but its constant weight learns."""
+    keep = torch.rand(2, 50) > 0.25
+    assert torch.equal(split_visible(keep, 1)[0], keep)
+    student = PRENet(replace(small_config, n_splits=1)).train()
+    output = student(x)
+    sum(tensor.sum() for tensor in (output.out, *output.reconstructions)).backward()
+    missing = [name for name, p in student.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == [f"comwe.{i}.split_logits" for i in range(3)]
+
+
+def test_default_state_dict_names_match_the_demo_bundle(demo_bundle):
+    """The default switches keep the parameter names that existing bundles and checkpoints hold."""
+    config = read_header(demo_bundle).model_config
+    student = PRENetConfig.from_dict(config["student"])
+    assert student.rmkd and student.dawe
+    model = PrecipitationRetriever.from_config({**config, "student": {**config["student"], "rmkd": True, "dawe": True}})
+    with safe_open(str(demo_bundle), framework="pt") as tensors:
+        assert sorted(model.state_dict()) == sorted(tensors.keys())
 
 
 def test_config_round_trip(small_config):

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from satpy_prenet.channels import PAPER_BANDS
 from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, StoreError, append_tiles, store_path
 from satpy_prenet.training.config import ConfigError, StageConfig, TrainingConfig, load_config
+from satpy_prenet.training.trainer import PlainTask
 
 torch.set_num_threads(2)
 
@@ -213,15 +214,22 @@ def test_distill_refuses_teacher_of_other_widths():
 # --- Self-MaskTune -----------------------------------------------------------------------------------------------
 
 
-def test_self_mask_rule_and_schedule():
+def test_self_mask_rules_cells_and_schedule():
     from satpy_prenet.training.masktune import MaskTune, self_masks
 
     loss = torch.tensor([[[0.0, 1.0], [4.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]]])
-    masks = self_masks(loss, rho=0.5)
-    assert masks[0].tolist() == [[False, False], [True, True]]  # P_max = 2, inclusive
-    assert masks[1].all()  # no loss anywhere: nothing to single out
-    tune = MaskTune("self", warmup_epochs=2, rho=0.5)
-    tune.record(["a", "b"], loss)
+    counted = torch.ones_like(loss, dtype=torch.bool)
+    assert self_masks(loss, counted, rho=0.5, rule="max")[0].tolist() == [[False, False], [True, True]]  # P_max 2
+    assert self_masks(loss, counted, rho=0.25, rule="quantile")[0].tolist() == [[False, True], [True, True]]
+    assert self_masks(loss, counted, rho=0.5, rule="quantile")[1].all()  # no loss anywhere: nothing to single out
+    unlabelled = counted.clone()
+    unlabelled[0, 1, 0] = False  # the cell of loss 4 has no label: it carries no loss and stays visible
+    assert self_masks(loss, unlabelled, rho=0.5, rule="max")[0].tolist() == [[False, True], [True, True]]
+    cells = self_masks(torch.arange(16.0).reshape(1, 4, 4), torch.ones(1, 4, 4, dtype=torch.bool), rho=0.5,
+                       rule="quantile", cell=2)  # cell means 2.5, 4.5, 10.5, 12.5
+    assert cells.tolist() == [[[False, False], [True, True]]]
+    tune = MaskTune("self", warmup_epochs=2, rho=0.5, rule="max")
+    tune.record(["a", "b"], loss, counted)
     tune.end_epoch()
     device = torch.device("cpu")
     assert tune.batch_mask(["a"], (2, 2), 1, device).all()  # warm-up: no mask
@@ -232,6 +240,26 @@ def test_self_mask_rule_and_schedule():
     drawn = rand.batch_mask(["a"], (2, 2), 3, device)
     assert drawn.sum() == 2 and torch.equal(drawn, rand.batch_mask(["a"], (2, 2), 3, device))
     assert MaskTune("none", warmup_epochs=0, rho=0.5).batch_mask(["a"], (2, 2), 5, device).all()
+
+
+@pytest.mark.parametrize("rho", [0.25, 0.5, 0.75])
+def test_quantile_rule_keeps_the_stated_fraction_of_cells_whatever_the_loss(rho):
+    """The keep fraction of Self-MaskTune is bounded: 1 - rho of the labelled cells (up to one cell per sample), even
+    for the heavy-tailed losses where the literal max rule keeps a few percent."""
+    from satpy_prenet.training.masktune import MaskTune
+
+    generator = torch.Generator().manual_seed(7)
+    loss = torch.distributions.Exponential(1.0).sample((6, 64, 64)) ** 4  # a few confidently wrong pixels
+    counted = torch.ones(6, 64, 64, dtype=torch.bool)
+    loss = loss * torch.rand(6, 64, 64, generator=generator)
+    tune = MaskTune("self", warmup_epochs=0, rho=rho, rule="quantile", cell=8)
+    tune.record([str(i) for i in range(6)], loss, counted)
+    tune.end_epoch()
+    assert abs(tune.keep_fraction() - (1 - rho)) <= 1 / 64 + 1e-9
+    literal = MaskTune("self", warmup_epochs=0, rho=0.5, rule="max", cell=1)
+    literal.record([str(i) for i in range(6)], loss, counted)
+    literal.end_epoch()
+    assert literal.keep_fraction() < 0.05  # what the paper's rule does to pixel losses of this shape
 
 
 # --- datasets ---------------------------------------------------------------------------------------------------
@@ -380,9 +408,9 @@ def test_resume_equals_uninterrupted_run_and_masks_survive_workers(data, tmp_pat
     assert a["epoch"] == b["epoch"] == 2
     for name, value in a["model"].items():
         torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0, msg=name)
-    assert set(a["masks"]["masks"]) == {f"disc-train-{i:03d}" for i in range(COUNTS["train"])}
-    for key, mask in a["masks"]["masks"].items():
-        assert torch.equal(b["masks"]["masks"][key], mask)
+    assert set(a["task"]["masks"]) == {f"disc-train-{i:03d}" for i in range(COUNTS["train"])}
+    for key, mask in a["task"]["masks"].items():
+        assert torch.equal(b["task"]["masks"][key], mask)
     lines = (interrupted / "checkpoints/adapt-classifier/metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2
     with pytest.raises(CheckpointError, match="pass --resume"):
@@ -478,7 +506,8 @@ def test_teacher_batch_norm_statistics_stay_unchanged_while_distilling():
     batch = {"ir": torch.randn(2, 8, 16, 32, generator=gen), "pmw": torch.randn(2, 13, 16, 32, generator=gen),
              "pr": torch.randn(2, 176, 16, 32, generator=gen), "geo": torch.randn(2, 3, 16, 32, generator=gen),
              "label": torch.rand(2, 16, 32, generator=gen), "footprint": torch.ones(2, 16, 32)}
-    loss, _, _ = task.training_loss(task.model, batch, None)
+    loss, parts = task.training_loss(task.model, batch, 0)
+    assert set(parts) == {"task", "kd", "rec"} and task.loss_weights == {"kd": 0.2, "rec": 50.0}
     loss.backward()
     assert not task.teacher.training and task.model.training
     assert all(parameter.grad is None for parameter in task.teacher.parameters())
@@ -498,7 +527,7 @@ def test_classifier_validation_counts_probability_one_half_as_rain():
 # --- the loop: non-finite losses, scaler overflow, resume, metrics log -----------------------------------------------
 
 
-class _TinyTask:
+class _TinyTask(PlainTask):
     """A 1x1 convolution regressing the label: the loop without the cost of a PRE-Net."""
 
     stage, head, regressor_pixels = "teacher", "regressor", "valid"
@@ -511,11 +540,11 @@ class _TinyTask:
     def set_train_mode(self, training):
         self.model.train(training)
 
-    def training_loss(self, network, batch, mask):
+    def training_loss(self, network, batch, epoch):
         from satpy_prenet.training.losses import task_loss
 
-        loss, loss_map = task_loss("regressor", network(batch["x"]) * self.scale, batch["label"], "valid")
-        return loss, {"task": loss.detach()}, loss_map
+        loss, _ = task_loss("regressor", network(batch["x"]) * self.scale, batch["label"], "valid")
+        return loss, {"task": loss.detach()}
 
     def predict(self, batch):
         return self.model(batch["x"])
@@ -708,7 +737,7 @@ def test_rand_and_non_masktune_adapt_runs(pipeline, data, tmp_path, mode):
     config = tiny_config(masktune=mode, epochs=2, warmup_epochs=1, max_steps_per_epoch=1)
     result = run_stage("adapt", config, tmp_path, data=data, heads=("regressor",), device="cpu")["regressor"]
     records = [json.loads(line) for line in (result.directory / "metrics.jsonl").read_text().splitlines()]
-    masks = load_checkpoint(result.directory / "last.pt")["masks"]["masks"]
+    masks = load_checkpoint(result.directory / "last.pt")["task"]["masks"]
     assert [record["epoch"] for record in records] == [1, 2]
     if mode == "none":
         assert "masks" not in records[-1] and masks == {}

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import uniform_filter
 
+#: Rain / no-rain threshold of labels and products, mm/h (inclusive: rain where rate >= threshold); the one
+#: definition every part of the project (losses, builder, products, scores) uses.
 RAIN_THRESHOLD = 0.1
 #: Rain thresholds (mm/h) of the categorical scores by threshold.
 THRESHOLDS = (0.1, 1.0, 2.0, 5.0, 10.0, 20.0)

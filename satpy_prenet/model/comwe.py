@@ -127,6 +127,9 @@ class CoMWE(nn.Module):
     each part makes one view (hidden ratio (n + alpha - 1) / n) and the n reconstructions are averaged with
     softmax-normalised learnable weights. Without it (evaluation), one pass over all tokens gives the plain
     reconstruction, which is what the weighted average of n identical views would be.
+
+    The ablation switches of the configuration remove parts: without RMKD there is no autoencoder and the
+    output is F_c + F_h; without DAWE, F_h = 0.
     """
 
     def __init__(self, *, in_channels: int, channels: int, config: PRENetConfig) -> None:
@@ -135,19 +138,21 @@ class CoMWE(nn.Module):
         Args:
             in_channels: Channels of the stage input (for DAWE).
             channels: Stage width.
-            config: Student configuration (autoencoder sizes, patch size, number of splits).
+            config: Student configuration (autoencoder sizes, patch size, number of splits, ablation switches).
         """
         super().__init__()
-        self.dawe = DAWE(in_channels=in_channels, out_channels=channels)
-        self.autoencoder = FeatureAutoencoder(
-            channels=channels,
-            patch_size=config.patch_size,
-            dim=config.ae_dim,
-            depth=config.ae_depth,
-            heads=config.ae_heads,
-            mlp_ratio=config.ae_mlp_ratio,
-        )
-        self.split_logits = nn.Parameter(torch.zeros(config.n_splits))
+        self.dawe = DAWE(in_channels=in_channels, out_channels=channels) if config.dawe else None
+        self.autoencoder = None
+        if config.rmkd:
+            self.autoencoder = FeatureAutoencoder(
+                channels=channels,
+                patch_size=config.patch_size,
+                dim=config.ae_dim,
+                depth=config.ae_depth,
+                heads=config.ae_heads,
+                mlp_ratio=config.ae_mlp_ratio,
+            )
+            self.split_logits = nn.Parameter(torch.zeros(config.n_splits))
 
     def forward(
         self, stage_input: Tensor, features: Tensor, *, keep: Tensor | None = None, mask: Tensor | None = None
@@ -163,9 +168,11 @@ class CoMWE(nn.Module):
                 pass over all tokens (Self-MaskTune); it takes precedence over `keep`.
 
         Returns:
-            The reconstruction F_R (B, C, H, W).
+            The reconstruction F_R (B, C, H, W); without RMKD, F_c + F_h, and both masks are ignored.
         """
-        x = features + self.dawe(stage_input)
+        x = features if self.dawe is None else features + self.dawe(stage_input)
+        if self.autoencoder is None:
+            return x
         if mask is not None:
             return self.autoencoder(x * mask)
         if keep is None:

@@ -47,6 +47,11 @@ def require(rules: list[tuple[bool, str]]) -> None:
 class PRENetConfig(_DictConfig):
     """Architecture of one student PRE-Net (classifier or regressor).
 
+    The switches `rmkd` and `dawe` exist for the ablations of the paper (Tables 2 and 3); both default to True,
+    the full PRE-Net. Without RMKD there is no coordinated masking and no autoencoder: the CoMWE output is
+    F_c + F_h and the network returns no reconstructions. Without DAWE there is no wavelet branch (F_h = 0).
+    Without both there is no CoMWE: a plain UNet with the same widths, whose skips are the CNN features.
+
     Attributes:
         in_channels: Number of infrared bands.
         out_channels: 2 for the rain/no-rain classifier (logits), 1 for the rain-rate regressor.
@@ -61,6 +66,8 @@ class PRENetConfig(_DictConfig):
         mask_cell: Side of a mask cell in input pixels; the same cells are hidden at every scale.
         n_splits: Number n of disjoint parts the visible tokens are split into.
         tile_size: Side of the square training and inference tiles in input pixels.
+        rmkd: Keep the coordinated masking and the autoencoders (False removes them, for the ablations).
+        dawe: Keep the wavelet branch (False removes it, for the ablations).
     """
 
     in_channels: int
@@ -76,6 +83,8 @@ class PRENetConfig(_DictConfig):
     mask_cell: int = 16
     n_splits: int = 3
     tile_size: int = 256
+    rmkd: bool = True
+    dawe: bool = True
 
     def __post_init__(self) -> None:
         """Check that the sizes fit together."""

@@ -20,7 +20,8 @@ class PRENetOutput(NamedTuple):
     Attributes:
         out: Logits (B, 2, H, W) of the classifier or values (B, 1, H, W) of the regressor.
         features: CNN features F_c at strides 2, 4 and 8, for feature distillation.
-        reconstructions: Autoencoder outputs F_R at strides 2, 4 and 8, for the reconstruction loss.
+        reconstructions: Autoencoder outputs F_R at strides 2, 4 and 8, for the reconstruction loss; empty
+            without RMKD (no autoencoder).
     """
 
     out: Tensor
@@ -51,6 +52,10 @@ class PRENet(nn.Module):
     `mask_cell` input pixels, the same at every scale) that hides cells from the masked convolutions and
     splits the visible tokens of every CoMWE (RMKD). In evaluation mode nothing is masked and each
     autoencoder makes one pass: the output is deterministic.
+
+    The ablation switches of the configuration (`rmkd`, `dawe`) remove parts of CoMWE; without RMKD nothing
+    is masked in training either, and without both parts there is no CoMWE and the skips at strides 8, 4, 2
+    are F_c alone: a plain UNet.
     """
 
     def __init__(self, config: PRENetConfig) -> None:
@@ -67,12 +72,16 @@ class PRENet(nn.Module):
             MaskedConvStage(in_channels=widths[i], out_channels=widths[i + 1], bottleneck_ratio=config.bottleneck_ratio)
             for i in range(3)
         )
-        self.comwe = nn.ModuleList(
-            CoMWE(in_channels=widths[i], channels=widths[i + 1], config=config) for i in range(3)
-        )
+        self.comwe = None
+        if config.rmkd or config.dawe:
+            self.comwe = nn.ModuleList(
+                CoMWE(in_channels=widths[i], channels=widths[i + 1], config=config) for i in range(3)
+            )
+        skip_factor = 1 if self.comwe is None else 2
+        skip_widths = [widths[0], *(skip_factor * width for width in widths[1:4])]
         self.down = Down(in_channels=widths[3], out_channels=widths[4])
         self.ups = nn.ModuleList(
-            Up(in_channels=widths[i + 1], skip_channels=2 * widths[i] if i else widths[0], out_channels=widths[i])
+            Up(in_channels=widths[i + 1], skip_channels=skip_widths[i], out_channels=widths[i])
             for i in reversed(range(4))
         )
         self.head = nn.Conv2d(widths[0], config.out_channels, 1)
@@ -91,7 +100,8 @@ class PRENet(nn.Module):
             x: Normalised infrared input (B, C, H, W), H and W multiples of `size_multiple`.
             mask: Optional external mask (B, 1, H, W), 1 = keep, multiplied onto F_c + F_h before every
                 autoencoder (Self-MaskTune), in training or evaluation mode. When given it replaces the
-                random coordinated masking; pass ones for an unmasked forward in training mode.
+                random coordinated masking; pass ones for an unmasked forward in training mode. Without
+                RMKD there is no autoencoder and it is ignored.
 
         Returns:
             The decoder output (B, widths[0], H, W), the CNN features and the reconstructions.
@@ -101,19 +111,23 @@ class PRENet(nn.Module):
         """
         check_size(x, self.size_multiple)
         keep = None
-        if mask is None and self.training:
+        if mask is None and self.training and self.config.rmkd:
             batch, _, height, width = x.shape
             cell, ratio = self.config.mask_cell, self.config.mask_ratio
             keep = coordinated_mask(batch, height, width, cell=cell, ratio=ratio, device=x.device)
         skip = self.stem(x)
         skips, features, reconstructions = [skip], [], []
-        for level, (stage, comwe) in enumerate(zip(self.stages, self.comwe, strict=True), start=1):
-            stage_keep, stage_mask = _downsample(keep, 2**level), _downsample(mask, 2**level)
+        for level, stage in enumerate(self.stages, start=1):
+            stage_keep = _downsample(keep, 2**level)
             feature = stage(skip, stage_keep)
-            reconstruction = comwe(skip, feature, keep=stage_keep, mask=stage_mask)
             features.append(feature)
-            reconstructions.append(reconstruction)
-            skips.append(torch.cat([reconstruction, feature], dim=1))
+            if self.comwe is None:
+                skips.append(feature)
+            else:
+                fused = self.comwe[level - 1](skip, feature, keep=stage_keep, mask=_downsample(mask, 2**level))
+                if self.config.rmkd:
+                    reconstructions.append(fused)
+                skips.append(torch.cat([fused, feature], dim=1))
             skip = feature
         y = self.down(skip)
         for up, skip_feature in zip(self.ups, reversed(skips), strict=True):

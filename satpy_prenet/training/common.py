@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from satpy_prenet.model import MultimodalTeacher, PRENet, preset, teacher_preset
+from satpy_prenet.model import MultimodalTeacher, PRENet, PRENetConfig, preset, teacher_preset
 from satpy_prenet.training.checkpoints import CheckpointError, load_checkpoint, stage_dir
 from satpy_prenet.training.config import ModelSection, TrainingConfig
 from satpy_prenet.training.distributed import DistContext
@@ -41,9 +41,15 @@ class StageRun:
         return stage_dir(self.workdir, stage, head)
 
 
+def student_config(model: ModelSection, head: str = "classifier") -> PRENetConfig:
+    """The student architecture of the configured preset and bands for ``head``."""
+    return replace(preset(model.preset, in_channels=len(model.bands), out_channels=OUT_CHANNELS[head]),
+                   **model.architecture)
+
+
 def student_network(model: ModelSection, head: str) -> PRENet:
     """A fresh student PRE-Net of the configured preset and bands for ``head``."""
-    return PRENet(preset(model.preset, in_channels=len(model.bands), out_channels=OUT_CHANNELS[head]))
+    return PRENet(student_config(model, head))
 
 
 def teacher_network(model: ModelSection, head: str) -> MultimodalTeacher:
@@ -54,7 +60,7 @@ def teacher_network(model: ModelSection, head: str) -> MultimodalTeacher:
 
 def size_multiple(model: ModelSection) -> int:
     """Factor the student (and so every stage's tiles) needs heights and widths to be multiples of."""
-    return preset(model.preset, in_channels=len(model.bands), out_channels=1).size_multiple
+    return student_config(model).size_multiple
 
 
 def load_stage_weights(run: StageRun, stage: str, head: str, *, which: str = "best",
@@ -68,9 +74,9 @@ def load_stage_weights(run: StageRun, stage: str, head: str, *, which: str = "be
     """
     path = run.directory(stage, head) / f"{which}.pt"
     state = load_checkpoint(path, stage=stage, head=head, mmap=mmap)
-    trained = state.get("model_section", {})
+    trained = {"architecture": {}, **state.get("model_section", {})}  # checkpoints before the ablations lack it
     wanted = run.config.model.to_dict()
-    for key in ("preset", "bands"):
+    for key in ("preset", "bands", "architecture"):
         if trained.get(key) != wanted[key]:
             raise CheckpointError(f"{path}: trained with {key} {trained.get(key)}, but the config asks for "
                                   f"{wanted[key]}; rerun the {stage} stage with this config")

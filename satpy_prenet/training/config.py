@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from satpy_prenet.channels import PAPER_BANDS, bands
-from satpy_prenet.model.config import PRESETS, require
+from satpy_prenet.model.config import PRESETS, preset, require
 
 #: Training stages that have a StageConfig section, in the order they run.
 TRAINING_STAGES = ("teacher", "distill", "adapt")
@@ -32,6 +32,8 @@ TRAINING_STAGES = ("teacher", "distill", "adapt")
 HEADS = ("classifier", "regressor")
 OPTIMIZERS = ("rmsprop", "adamw")
 MASKTUNE_MODES = ("self", "rand", "none")
+#: How Self-MaskTune sets the loss from which a mask cell stays visible (masktune.py).
+MASKTUNE_RULES = ("quantile", "max")
 #: ``auto``: CSI at 0.1 mm/h for the classifier, RMSE on raining pixels for the regressor; ``loss``: the task loss.
 VALIDATION_METRICS = ("auto", "loss")
 #: Pixels the regressor's loss counts: ``rain`` (label >= 0.1 mm/h) or every ``valid`` label pixel.
@@ -100,6 +102,9 @@ class ModelSection(_Section):
             of the product (P(rain) >= threshold and regressed rate >= 0.1 mm/h).
         bundle_dtype: ``float32``, or ``float16`` for a bundle of half the size; export then calibrates and tests
             the weights exactly as the bundle holds them.
+        architecture: Changes to the preset's student architecture (fields of
+            `satpy_prenet.model.config.PRENetConfig`), e.g. ``{rmkd: false}`` for the ablations of the paper's
+            Tables 2 and 3.
     """
 
     preset: str = "small"
@@ -107,10 +112,15 @@ class ModelSection(_Section):
     regressor_pixels: str = "rain"
     threshold_grid: tuple[float, ...] = tuple(round(0.05 * step, 2) for step in range(1, 20))
     bundle_dtype: str = "float32"
+    architecture: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Check the values."""
         bands(list(self.bands))
+        fixed = sorted(set(self.architecture) & {"in_channels", "out_channels"})
+        require([(isinstance(self.architecture, Mapping), "architecture must be a mapping"),
+                 (not fixed, f"architecture cannot set {', '.join(fixed)} (the bands and the head set them)")])
+        replace(preset(self.preset, in_channels=1, out_channels=1), **self.architecture)
         require([(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}"),
                 (len(set(self.bands)) == len(self.bands) > 0, "bands must be a non-empty list without repeats"),
                 (self.regressor_pixels in REGRESSOR_PIXELS,
@@ -131,13 +141,18 @@ class StageConfig(_Section):
         lr: Learning rate.
         lr_halving_epochs: Halve the learning rate every this many epochs (paper: 30); 0 keeps it constant.
         weight_decay: Weight decay of the optimizer.
+        momentum: Momentum of RMSprop (the reference release: 0.999); AdamW ignores it.
+        grad_clip: Clip the gradients' global L2 norm to this value before each step (the reference: 1.0); 0 = off.
         lambda_kd: Weight of the feature-distillation loss (Stage I).
         gamma_rec: Weight of the reconstruction loss (Stage I).
         kd_temperature: Softmax temperature of the feature distillation.
         kd_scale_weights: Weights of the distillation at strides 2, 4 and 8.
         masktune: ``self`` (Self-MaskTune), ``rand`` (Rand-MaskTune) or ``none`` (Stage II).
         warmup_epochs: Epochs K without a mask before MaskTune starts (Stage II).
-        rho: Self-MaskTune keeps pixels whose task loss is at least rho times the sample's largest (Stage II).
+        masktune_rule: ``quantile``: a mask cell stays visible when its mean task loss reaches the rho quantile of
+            the sample's cells (so a fraction 1 - rho is kept); ``max``: when it reaches rho times the sample's
+            largest cell loss (the paper's eq. 8-9 read literally; Stage II).
+        rho: The quantile or the fraction of the maximum of ``masktune_rule`` (Stage II).
         lora_rank: Rank of the LoRA adapters (Stage II).
         lora_alpha: LoRA scaling numerator (the update is scaled by lora_alpha / lora_rank).
         reinit_decoder: Re-initialise the Stage I decoder and head before Stage II instead of carrying them over.
@@ -156,12 +171,15 @@ class StageConfig(_Section):
     lr: float = 1e-6
     lr_halving_epochs: int = 30
     weight_decay: float = 0.0
+    momentum: float = 0.0
+    grad_clip: float = 0.0
     lambda_kd: float = 0.2
     gamma_rec: float = 50.0
     kd_temperature: float = 3.0
     kd_scale_weights: tuple[float, ...] = (1.0, 2.0, 4.0)
     masktune: str = "self"
     warmup_epochs: int = 1
+    masktune_rule: str = "quantile"
     rho: float = 0.5
     lora_rank: int = 1
     lora_alpha: float = 1.0
@@ -183,10 +201,13 @@ class StageConfig(_Section):
                 (self.kd_temperature > 0, "kd_temperature must be positive"),
                 (self.masktune in MASKTUNE_MODES, f"masktune must be one of {', '.join(MASKTUNE_MODES)}"),
                 (self.warmup_epochs >= 0, "warmup_epochs must not be negative"),
+                (self.masktune_rule in MASKTUNE_RULES, f"masktune_rule must be one of {', '.join(MASKTUNE_RULES)}"),
                 (0.0 <= self.rho <= 1.0, "rho must lie in [0, 1]"),
                 (self.lora_rank >= 1, "lora_rank must be at least 1"),
                 (self.lora_alpha > 0, "lora_alpha must be positive"),
                 (self.weight_decay >= 0, "weight_decay must not be negative"),
+                (0.0 <= self.momentum < 1.0, "momentum must lie in [0, 1)"),
+                (self.grad_clip >= 0, "grad_clip must not be negative (0 = off)"),
                 (self.lambda_kd >= 0, "lambda_kd must not be negative"),
                 (self.gamma_rec >= 0, "gamma_rec must not be negative"),
                 (self.num_workers >= 0, "num_workers must not be negative"),

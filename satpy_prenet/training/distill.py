@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Stage I, Swath-Distilling: the IR-only student learns on Swath-MPR from the labels and the frozen teacher.
 
-Loss = task + lambda_kd * feature KD + gamma_rec * reconstruction (losses.py). The teacher of the same head is
+Loss = task + lambda_kd * feature KD + gamma_rec * reconstruction (losses.py); a student without autoencoders (the
+``rmkd: false`` ablation) has no reconstruction term. The teacher of the same head is
 read from its ``best.pt``, kept in evaluation mode and run under ``no_grad``. The distillation losses count only
 the real footprints of a tile, not its across-track padding (the batch's ``footprint``). RMKD (the coordinated
 mask and the split views) and DAWE act inside the student in training mode.
@@ -28,12 +29,12 @@ from satpy_prenet.training.config import ModelSection, StageConfig
 from satpy_prenet.training.datasets import Normalisation, open_split
 from satpy_prenet.training.losses import feature_kd, reconstruction_loss, task_loss
 from satpy_prenet.training.teacher import teacher_inputs
-from satpy_prenet.training.trainer import FitResult, Trainer, seed_everything
+from satpy_prenet.training.trainer import FitResult, PlainTask, Trainer, seed_everything
 
 LOG = logging.getLogger(__name__)
 
 
-class DistillTask:
+class DistillTask(PlainTask):
     """Swath-Distilling of one head.
 
     Args:
@@ -58,26 +59,27 @@ class DistillTask:
         if tuple(student_widths) != tuple(teacher_widths):
             raise ValueError(f"student feature widths {student_widths} differ from the teacher's {teacher_widths}")
         self.teacher = teacher.eval().requires_grad_(False)
+        self.loss_weights = {"kd": config.lambda_kd, "rec": config.gamma_rec}
 
     def set_train_mode(self, training: bool) -> None:
         """Train or evaluate the student; the teacher always evaluates."""
         self.model.train(training)
         self.teacher.eval()
 
-    def training_loss(self, network: nn.Module, batch: dict[str, Any],
-                      mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+    def training_loss(self, network: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
         """Task + lambda * KD + gamma * reconstruction."""
         self.teacher.to(batch["ir"].device)
         with torch.no_grad():
             teacher_features = self.teacher(*teacher_inputs(batch)).features
         output = network(batch["ir"])
-        task, loss_map = task_loss(self.head, output.out, batch["label"], self.regressor_pixels)
+        task, _ = task_loss(self.head, output.out, batch["label"], self.regressor_pixels)
         footprint = batch.get("footprint")
         kd = feature_kd(output.features, teacher_features, temperature=self.config.kd_temperature,
                         weights=self.config.kd_scale_weights, footprint=footprint)
-        rec = reconstruction_loss(output.reconstructions, teacher_features, footprint=footprint)
+        rec = (reconstruction_loss(output.reconstructions, teacher_features, footprint=footprint)
+               if output.reconstructions else task.new_zeros(()))
         total = task + self.config.lambda_kd * kd + self.config.gamma_rec * rec
-        return total, {"task": task.detach(), "kd": kd.detach(), "rec": rec.detach()}, loss_map
+        return total, {"task": task.detach(), "kd": kd.detach(), "rec": rec.detach()}
 
     def predict(self, batch: dict[str, Any]) -> Tensor:
         """Student output from the infrared alone, in evaluation mode."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,16 @@ from torch.utils.data import DataLoader, Dataset
 from satpy_prenet.bundle import save_bundle
 from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, store_path, tile_count
 from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD, StreamingScores
-from satpy_prenet.model import PrecipitationRetriever, preset
+from satpy_prenet.model import PrecipitationRetriever
 from satpy_prenet.training.checkpoints import CheckpointError, load_checkpoint
-from satpy_prenet.training.common import StageRun, load_stage_weights, restore_weights, size_multiple, student_network
+from satpy_prenet.training.common import (
+    StageRun,
+    load_stage_weights,
+    restore_weights,
+    size_multiple,
+    student_config,
+    student_network,
+)
 from satpy_prenet.training.config import HEADS, TRAINING_STAGES
 from satpy_prenet.training.datasets import is_simulated, open_split
 from satpy_prenet.training.lora import add_lora, merge_lora
@@ -73,7 +81,7 @@ def merged_retriever(run: StageRun, states: dict[str, dict[str, Any]] | None = N
     if normalisations["classifier"] != normalisations["regressor"]:
         raise CheckpointError(f"{run.workdir}: the adapted classifier and regressor were trained with different "
                               "input normalisations; retrain them on the same dataset")
-    retriever = PrecipitationRetriever(student=preset(model.preset, in_channels=len(model.bands), out_channels=1),
+    retriever = PrecipitationRetriever(student=replace(student_config(model), out_channels=1),
                                        bands=model.bands, mean=normalisations["classifier"]["mean"],
                                        std=normalisations["classifier"]["std"])
     for head, state in states.items():

@@ -6,7 +6,8 @@ of every transformer block of the three autoencoders. What Stage II trains: the 
 carried over from Stage I (optionally re-initialised). What it freezes: the encoder learned in Stage I that maps
 infrared into multimodal-compatible features (stem, masked-convolution stages, DAWE, the stride-16 block) and the
 autoencoders' own weights; the frozen modules are also kept in evaluation mode, so that their batch-norm
-statistics stay those of Stage I.
+statistics stay those of Stage I. A student without autoencoders (the ``rmkd: false`` ablation) has nothing to adapt:
+it gets no adapters, and Stage II trains its decoder and head alone.
 
 peft (the ``training`` extra) is imported only when adapters are added, so the command line, the dataset build and
 the other stages work without it.
@@ -32,7 +33,7 @@ LORA_TARGETS = r"comwe\.\d+\.autoencoder\.encoder\.blocks\.\d+\.(attn\.(qkv|proj
 TRAINED_MODULES = ("ups", "head")
 
 
-def add_lora(network: PRENet, *, rank: int, alpha: float, reinit_decoder: bool = False) -> PeftModel:
+def add_lora(network: PRENet, *, rank: int, alpha: float, reinit_decoder: bool = False) -> PeftModel | PRENet:
     """Wrap ``network`` with LoRA adapters and set which parameters train.
 
     Args:
@@ -42,7 +43,8 @@ def add_lora(network: PRENet, *, rank: int, alpha: float, reinit_decoder: bool =
         reinit_decoder: Re-initialise the decoder and head instead of carrying them over from Stage I.
 
     Returns:
-        The peft model; calling it as ``model(x, mask=...)`` runs the adapted PRE-Net.
+        The peft model (calling it as ``model(x, mask=...)`` runs the adapted PRE-Net), or for a student without
+        autoencoders the student itself with only its decoder and head trainable.
 
     Raises:
         ConfigError: If peft is not installed.
@@ -52,6 +54,11 @@ def add_lora(network: PRENet, *, rank: int, alpha: float, reinit_decoder: bool =
             for module in getattr(network, name).modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
+    if not network.config.rmkd:
+        network.requires_grad_(False)
+        for name in TRAINED_MODULES:
+            getattr(network, name).requires_grad_(True)
+        return network
     peft = _peft()
     model = peft.get_peft_model(network, peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules=LORA_TARGETS,
                                                          lora_dropout=0.0, bias="none"))
@@ -64,7 +71,7 @@ def add_lora(network: PRENet, *, rank: int, alpha: float, reinit_decoder: bool =
     return model
 
 
-def set_train_mode(model: PeftModel, training: bool = True) -> None:
+def set_train_mode(model: PeftModel | PRENet, training: bool = True) -> None:
     """Put the trained modules in ``training`` mode and keep every frozen module in evaluation mode."""
     model.train(training)
     network = base_network(model)
@@ -73,17 +80,19 @@ def set_train_mode(model: PeftModel, training: bool = True) -> None:
         module.eval()
 
 
-def base_network(model: PeftModel) -> PRENet:
-    """The PRENet inside a peft model (with the adapter layers still in place)."""
-    return model.get_base_model()
+def base_network(model: PeftModel | PRENet) -> PRENet:
+    """The PRENet inside a peft model (with the adapter layers still in place), or the PRENet given."""
+    return model if isinstance(model, PRENet) else model.get_base_model()
 
 
-def merge_lora(model: PeftModel) -> PRENet:
+def merge_lora(model: PeftModel | PRENet) -> PRENet:
     """Merge the adapters into the weights and return a plain PRENet with the original parameter names.
 
     Raises:
         ConfigError: If peft is not installed.
     """
+    if isinstance(model, PRENet):
+        return model
     _peft()
     merged = model.merge_and_unload()
     if not isinstance(merged, PRENet):

@@ -1,16 +1,24 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """MaskTune of Stage II: the per-sample masks multiplied onto F_c + F_h before the autoencoders (eq. 7-10).
 
+Masks are made of square cells of ``cell`` input pixels, the cells RMKD masks in Stage I (the reference release
+also masks Stage II on that grid), and a cell's loss is the mean task loss of its labelled pixels.
+
 * ``self`` (Self-MaskTune): during the first K epochs nothing is masked; afterwards sample y gets the mask made from
-  its per-pixel task loss L of the previous epoch: P_max = rho * max(L), M = 1 where L >= P_max, else 0.
-* ``rand`` (Rand-MaskTune): the same schedule, but each sample's mask keeps a random set of pixels of the same size
+  its task loss of the previous epoch. Rule ``quantile`` (default): a cell stays visible when its loss reaches the
+  rho quantile of the sample's labelled cells, so a fraction 1 - rho of them is kept whatever the loss looks like.
+  Rule ``max`` (eq. 8-9 read literally): P_max = rho * max(L), a cell stays visible where L >= P_max; one
+  confidently wrong cell then sets the bar for the whole sample, and measured keep fractions fall to a few percent
+  (docs/training.md). Cells without a labelled pixel carry no loss and stay visible; a sample without any loss keeps
+  every cell.
+* ``rand`` (Rand-MaskTune): the same schedule, but each sample's mask keeps a random set of cells of the same size
   as its Self-MaskTune mask (drawn anew every epoch from a generator seeded by seed, epoch and sample id).
 * ``none`` (Non-MaskTune): never masked.
 
 Masks are made and applied in the training process, not in DataLoader workers, and kept keyed by ``sample_id``
-(bit-packed). In a distributed run every process records the masks of its own samples and `MaskTune.end_epoch`
-gathers them, so that every process holds the masks of all samples for the next epoch, whichever process then
-draws the sample. The masks travel in the checkpoints, so a resumed run uses the same masks.
+(bit-packed, one bit per cell). In a distributed run every process records the masks of its own samples and
+`MaskTune.end_epoch` gathers them, so that every process holds the masks of all samples for the next epoch,
+whichever process then draws the sample. The masks travel in the checkpoints, so a resumed run uses the same masks.
 """
 
 from __future__ import annotations
@@ -21,39 +29,66 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from satpy_prenet.training.config import MASKTUNE_MODES
+from satpy_prenet.training.config import MASKTUNE_MODES, MASKTUNE_RULES
 
 #: Function merging the per-process dicts {sample_id: (packed mask, shape)} into one over all processes.
 Gather = Callable[[dict[str, tuple[np.ndarray, tuple[int, int]]]], dict[str, tuple[np.ndarray, tuple[int, int]]]]
 
 
-def self_masks(loss_map: Tensor, rho: float) -> Tensor:
-    """Self-MaskTune masks (B, H, W), True where the per-pixel loss is at least rho times the sample's maximum.
+def cell_losses(loss_map: Tensor, counted: Tensor, cell: int) -> tuple[Tensor, Tensor]:
+    """Mean loss (B, h, w) over the counted pixels of each ``cell`` x ``cell`` cell, and whether a cell has any."""
+    loss_sum = F.avg_pool2d((loss_map * counted)[:, None].float(), cell, ceil_mode=True)[:, 0]
+    count = F.avg_pool2d(counted[:, None].float(), cell, ceil_mode=True)[:, 0]
+    return loss_sum / count.clamp_min(1e-12), count > 0
 
-    A sample whose loss is 0 everywhere (nothing labelled) keeps every pixel.
+
+def self_masks(loss_map: Tensor, counted: Tensor, *, rho: float, rule: str = "quantile", cell: int = 1) -> Tensor:
+    """Self-MaskTune cell masks (B, h, w), True where a cell stays visible.
+
+    Args:
+        loss_map: Per-pixel task loss (B, H, W).
+        counted: Pixels the loss counts (B, H, W).
+        rho: Quantile (rule ``quantile``) or fraction of the maximum (rule ``max``).
+        rule: ``quantile`` or ``max`` (module notes).
+        cell: Side of a mask cell in pixels.
     """
-    peak = loss_map.flatten(1).amax(dim=1).view(-1, 1, 1)
-    return loss_map >= rho * peak
+    if rule not in MASKTUNE_RULES:
+        raise ValueError(f"unknown MaskTune rule {rule!r}; expected one of {', '.join(MASKTUNE_RULES)}")
+    losses, labelled = cell_losses(loss_map.detach(), counted, cell)
+    keep = torch.ones_like(labelled)
+    for sample, (loss, has_label) in enumerate(zip(losses, labelled, strict=True)):
+        values = loss[has_label]
+        if values.numel() == 0 or not bool((values > 0).any()):
+            continue
+        bar = torch.quantile(values, rho) if rule == "quantile" else rho * values.max()
+        keep[sample] = ~has_label | (loss >= bar)
+    return keep
 
 
 class MaskTune:
-    """Per-sample masks of Stage II, keyed by sample id.
+    """Per-sample cell masks of Stage II, keyed by sample id.
 
     Args:
         mode: ``self``, ``rand`` or ``none``.
         warmup_epochs: Epochs K (counted from 0) during which no mask is applied.
-        rho: Fraction of the sample's largest loss from which a pixel is kept.
+        rho: Quantile or fraction of the maximum, depending on ``rule``.
+        rule: ``quantile`` or ``max`` (module notes).
+        cell: Side of a mask cell in input pixels.
         seed: Seed of the Rand-MaskTune masks.
     """
 
-    def __init__(self, mode: str, *, warmup_epochs: int, rho: float, seed: int = 0) -> None:
+    def __init__(self, mode: str, *, warmup_epochs: int, rho: float, rule: str = "quantile", cell: int = 1,
+                 seed: int = 0) -> None:
         if mode not in MASKTUNE_MODES:
             raise ValueError(f"unknown MaskTune mode {mode!r}; expected one of {', '.join(MASKTUNE_MODES)}")
         self.mode = mode
         self.warmup_epochs = warmup_epochs
         self.rho = rho
+        self.rule = rule
+        self.cell = cell
         self.seed = seed
         self.masks: dict[str, np.ndarray] = {}
         self.shapes: dict[str, tuple[int, int]] = {}
@@ -70,34 +105,36 @@ class MaskTune:
 
     def batch_mask(self, sample_ids: Sequence[str], shape: tuple[int, int], epoch: int,
                    device: torch.device) -> Tensor:
-        """The masks (B, 1, H, W) for a batch in ``epoch``: ones during warm-up, for Non-MaskTune and unseen samples.
+        """The pixel masks (B, 1, H, W) of a batch in ``epoch``; ones in warm-up, Non-MaskTune and for new samples.
 
         Raises:
-            ValueError: If a stored mask has another shape than the batch (the dataset changed).
+            ValueError: If a stored mask has another shape than the batch's cell grid (the dataset changed).
         """
-        masks = [self._mask(sample_id, shape, epoch) for sample_id in sample_ids]
-        return torch.from_numpy(np.stack(masks)[:, None].astype(np.float32)).to(device)
+        grid = (-(-shape[0] // self.cell), -(-shape[1] // self.cell))
+        cells = np.stack([self._mask(sample_id, grid, epoch) for sample_id in sample_ids])
+        pixels = cells.repeat(self.cell, axis=1).repeat(self.cell, axis=2)[:, : shape[0], : shape[1]]
+        return torch.from_numpy(pixels[:, None].astype(np.float32)).to(device)
 
-    def _mask(self, sample_id: str, shape: tuple[int, int], epoch: int) -> np.ndarray:
+    def _mask(self, sample_id: str, grid: tuple[int, int], epoch: int) -> np.ndarray:
         if not self.active(epoch) or sample_id not in self.masks:
-            return np.ones(shape, bool)
-        if self.shapes[sample_id] != tuple(shape):
-            raise ValueError(f"the MaskTune mask of sample {sample_id!r} is {self.shapes[sample_id]}, the sample "
-                             f"{tuple(shape)}; the dataset changed since the masks were made")
-        mask = np.unpackbits(self.masks[sample_id], count=shape[0] * shape[1]).astype(bool).reshape(shape)
+            return np.ones(grid, bool)
+        if self.shapes[sample_id] != tuple(grid):
+            raise ValueError(f"the MaskTune mask of sample {sample_id!r} has {self.shapes[sample_id]} cells, the "
+                             f"sample {tuple(grid)}; the dataset changed since the masks were made")
+        mask = np.unpackbits(self.masks[sample_id], count=grid[0] * grid[1]).astype(bool).reshape(grid)
         if self.mode == "self":
             return mask
         key = zlib.crc32(sample_id.encode())
         rng = np.random.default_rng([self.seed, epoch, key])
         random_mask = np.zeros(mask.size, bool)
         random_mask[rng.permutation(mask.size)[: int(mask.sum())]] = True
-        return random_mask.reshape(shape)
+        return random_mask.reshape(grid)
 
-    def record(self, sample_ids: Sequence[str], loss_map: Tensor) -> None:
+    def record(self, sample_ids: Sequence[str], loss_map: Tensor, counted: Tensor) -> None:
         """Make the Self-MaskTune masks of a batch from its per-pixel task loss (B, H, W) for the next epoch."""
         if not self.records:
             return
-        masks = self_masks(loss_map.detach().float(), self.rho).cpu().numpy()
+        masks = self_masks(loss_map.float(), counted, rho=self.rho, rule=self.rule, cell=self.cell).cpu().numpy()
         for sample_id, mask in zip(sample_ids, masks, strict=True):
             self._pending[sample_id] = np.packbits(mask.ravel())
             self.shapes[sample_id] = tuple(mask.shape)
@@ -121,7 +158,7 @@ class MaskTune:
         return digest.hexdigest()
 
     def keep_fraction(self) -> float:
-        """Mean fraction of kept pixels over the stored masks (NaN if there are none)."""
+        """Mean fraction of visible cells over the stored masks (NaN if there are none)."""
         if not self.masks:
             return float("nan")
         kept = sum(int(np.unpackbits(value, count=int(np.prod(self.shapes[key]))).sum())
@@ -129,7 +166,7 @@ class MaskTune:
         return kept / sum(int(np.prod(shape)) for key, shape in self.shapes.items() if key in self.masks)
 
     def state_dict(self) -> dict[str, object]:
-        """Checkpoint content: the masks as uint8 tensors and their shapes."""
+        """Checkpoint content: the masks as uint8 tensors and their cell-grid shapes."""
         return {"masks": {key: torch.from_numpy(value.copy()) for key, value in self.masks.items()},
                 "shapes": {key: list(self.shapes[key]) for key in self.masks}}
 

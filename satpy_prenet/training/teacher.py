@@ -18,7 +18,7 @@ from satpy_prenet.training.common import StageRun, size_multiple, teacher_networ
 from satpy_prenet.training.config import ModelSection
 from satpy_prenet.training.datasets import cached_normalisation, open_split
 from satpy_prenet.training.losses import task_loss
-from satpy_prenet.training.trainer import FitResult, Trainer, seed_everything
+from satpy_prenet.training.trainer import FitResult, PlainTask, Trainer, seed_everything
 
 LOG = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def teacher_inputs(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tenso
     return batch["ir"], batch["pmw"], batch["pr"], batch["geo"]
 
 
-class TeacherTask:
+class TeacherTask(PlainTask):
     """Supervised training of the multimodal teacher.
 
     Args:
@@ -50,12 +50,10 @@ class TeacherTask:
         """Train or evaluate the whole teacher."""
         self.model.train(training)
 
-    def training_loss(self, network: nn.Module, batch: dict[str, Any],
-                      mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-        """Task loss of the teacher's output (no mask)."""
-        loss, loss_map = task_loss(self.head, network(*teacher_inputs(batch)).out, batch["label"],
-                                   self.regressor_pixels)
-        return loss, {"task": loss.detach()}, loss_map
+    def training_loss(self, network: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """Task loss of the teacher's output."""
+        loss, _ = task_loss(self.head, network(*teacher_inputs(batch)).out, batch["label"], self.regressor_pixels)
+        return loss, {"task": loss.detach()}
 
     def predict(self, batch: dict[str, Any]) -> Tensor:
         """Teacher output in evaluation mode."""

@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The training loop shared by the stages: epochs, mixed precision, DDP, validation, checkpoints and resume.
 
-A stage hands the loop a `StageTask` (the network to train and how to compute its loss and predictions); the loop
-owns everything else. Per epoch it trains over the train split (a `DistributedSampler` in every run, so that one
-process and several see the same global batches), makes the next epoch's MaskTune masks, validates, appends one
-writes ``last.pt`` (and ``best.pt`` when the validation score improved), then appends one JSON line to
-``metrics.jsonl``; every (re)start cuts the log back to the epochs of the checkpoint, so it never holds an epoch
-twice. ``resume=True`` restores ``last.pt`` (weights, optimizer, scheduler, scaler, random generators, masks, best
-score) and continues with the next epoch, which gives the same result as an uninterrupted run (on the CPU; on CUDA
-only with deterministic algorithms).
+A stage hands the loop a `StageTask` (the network to train, how to compute its loss and predictions, and its own
+per-epoch hooks, such as Stage II's MaskTune masks); the loop owns everything else. Per epoch it trains over the
+train split (a `DistributedSampler` in every run, so that one process and several see the same global batches),
+calls the task's end-of-epoch hook, validates, writes ``last.pt`` (and ``best.pt`` when the validation score
+improved), then appends one JSON line to ``metrics.jsonl``: the learning rate, the mean of every loss part, the
+weighted terms that make up the loss, the mean gradient norm of every module group (before clipping), the
+validation scores and what the task's hook reports. Every (re)start cuts the log back to the epochs of the
+checkpoint, so it never holds an epoch twice. ``resume=True`` restores ``last.pt`` (weights, optimizer, scheduler,
+scaler, random generators, the task's state, best score) and continues with the next epoch, which gives the same
+result as an uninterrupted run (on the CPU; on CUDA only with deterministic algorithms).
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ from satpy_prenet.training.checkpoints import (
 )
 from satpy_prenet.training.config import StageConfig
 from satpy_prenet.training.distributed import DistContext
-from satpy_prenet.training.masktune import MaskTune
 from satpy_prenet.training.validation import ValidationScores, selection_metric
 
 LOG = logging.getLogger(__name__)
@@ -49,9 +50,9 @@ LOG = logging.getLogger(__name__)
 #: Keys of the stage configuration that may change between a run and its resumption.
 RESUMABLE_CHANGES = ("epochs", "num_workers", "max_steps_per_epoch")
 #: Keys of the model section that must not change between a run and its resumption.
-MODEL_KEYS = ("preset", "bands", "regressor_pixels")
+MODEL_KEYS = ("preset", "bands", "regressor_pixels", "architecture")
 #: Checkpoint entries a resumption needs.
-RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "masks", "best", "config", "epoch")
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "task", "best", "config", "epoch")
 
 
 class StageTask(Protocol):
@@ -62,22 +63,55 @@ class StageTask(Protocol):
         head: ``classifier`` or ``regressor``.
         model: The module whose trainable parameters are optimised and checkpointed.
         regressor_pixels: Pixels the regressor's loss counts.
+        loss_weights: Weight of each loss part in the total (parts not named weigh 1), for the logged terms.
     """
 
     stage: str
     head: str
     model: nn.Module
     regressor_pixels: str
+    loss_weights: dict[str, float]
 
     def set_train_mode(self, training: bool) -> None:
         """Put the model in training (True) or evaluation mode."""
 
-    def training_loss(self, network: nn.Module, batch: dict[str, Any],
-                      mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-        """Total loss, its named parts and the per-pixel task loss (B, H, W) of a batch on the device."""
+    def training_loss(self, network: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total loss and its unweighted named parts for a batch on the device in ``epoch`` (0-based)."""
 
     def predict(self, batch: dict[str, Any]) -> Tensor:
         """Network output of a batch in evaluation mode."""
+
+    def end_epoch(self, context: DistContext) -> dict[str, Any]:
+        """Called after every training epoch on every process; returns what the epoch's log line adds."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What the task keeps in the checkpoints beyond the weights (None: nothing)."""
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Restore what `state_dict` gave."""
+
+
+class PlainTask:
+    """The hooks of a task that keeps nothing between epochs (teacher, Stage I)."""
+
+    loss_weights: dict[str, float] = {}
+
+    def end_epoch(self, context: DistContext) -> dict[str, Any]:
+        """Nothing to add to the log."""
+        return {}
+
+    def state_dict(self) -> None:
+        """Nothing to checkpoint."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Nothing to restore."""
+
+
+def parameter_group(name: str) -> str:
+    """The module group of a parameter for the gradient-norm log: ``lora`` for LoRA adapters, else its top module."""
+    name = name.removeprefix("base_model.model.")
+    return "lora" if "lora_" in name else name.split(".")[0]
 
 
 @dataclass
@@ -109,11 +143,12 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(parameters: list[nn.Parameter], config: StageConfig) -> torch.optim.Optimizer:
-    """RMSprop (the paper's) or AdamW with the stage's learning rate and weight decay."""
+    """RMSprop (the paper's, with the stage's momentum) or AdamW, with the stage's learning rate and weight decay."""
     if not parameters:
         raise ValueError("the stage has no trainable parameter")
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.RMSprop(parameters, lr=config.lr, weight_decay=config.weight_decay,
+                                   momentum=config.momentum)
     return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -156,23 +191,24 @@ class Trainer:
         validation_set: Validation samples.
         directory: Output folder (``<workdir>/checkpoints/<stage>-<head>``).
         context: Distributed context (rank, world size, device).
-        masktune: Stage II masks, or None.
         extras: Plain values stored in every checkpoint (normalisation, configuration, inputs).
     """
 
     def __init__(self, task: StageTask, config: StageConfig, *, train_set: Dataset, validation_set: Dataset,
-                 directory: Path, context: DistContext, masktune: MaskTune | None = None,
-                 extras: dict[str, Any] | None = None) -> None:
+                 directory: Path, context: DistContext, extras: dict[str, Any] | None = None) -> None:
         if config.batch_size % context.world_size:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by the {context.world_size} processes")
         self.task, self.config, self.context = task, config, context
         self.directory = Path(directory)
-        self.masktune = masktune
         self.extras = extras or {}
         self.metric, self.higher = selection_metric(task.head, config.validation_metric)
         task.model.to(context.device)
-        parameters = [parameter for parameter in task.model.parameters() if parameter.requires_grad]
-        self.optimizer = make_optimizer(parameters, config)
+        self.groups: dict[str, list[nn.Parameter]] = defaultdict(list)
+        for name, parameter in task.model.named_parameters():
+            if parameter.requires_grad:
+                self.groups[parameter_group(name)].append(parameter)
+        self.parameters = [parameter for group in self.groups.values() for parameter in group]
+        self.optimizer = make_optimizer(self.parameters, config)
         self.scheduler = make_scheduler(self.optimizer, config)
         cuda = context.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
@@ -235,20 +271,17 @@ class Trainer:
     def _epoch(self, epoch: int) -> dict[str, Any]:
         started = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
-        train, steps = self._train_epoch(epoch)
+        means, steps = self._train_epoch(epoch)
         self.context.average_buffers(self.task.model)
-        if self.masktune is not None:
-            self.masktune.end_epoch(self.context.merge_dicts)
+        hooked = self.task.end_epoch(self.context)
         self.scheduler.step()
         validation = self._validate()
-        record = {"epoch": epoch + 1, "lr": lr, "train": train,
-                  "validation": validation, "steps": steps, "seconds": round(time.perf_counter() - started, 3)}
-        if self.masktune is not None and self.masktune.records:
-            digests = self.context.all_gather_object(self.masktune.digest())
-            if len(set(digests)) != 1:
-                raise RuntimeError(f"the MaskTune masks differ between processes after epoch {epoch + 1}")
-            record["masks"] = {"count": len(self.masktune.masks), "sha256": digests[0],
-                               "keep_fraction": self.masktune.keep_fraction()}
+        train = {name: value for name, value in means.items() if not name.startswith("grad/")}
+        terms = {name: self.task.loss_weights.get(name, 1.0) * value for name, value in train.items() if name != "loss"}
+        record = {"epoch": epoch + 1, "lr": lr, "train": train, "terms": terms,
+                  "grad_norm": {name[5:]: value for name, value in means.items() if name.startswith("grad/")},
+                  "validation": validation, "steps": steps, "seconds": round(time.perf_counter() - started, 3),
+                  **hooked}
         improved = is_better(validation[self.metric], self.best["value"], self.higher)
         if improved:
             self.best = {"epoch": epoch + 1, "value": validation[self.metric]}
@@ -283,21 +316,29 @@ class Trainer:
         return {name: float(reduced[i] / reduced[-1]) for i, name in enumerate(names)}, steps
 
     def _step(self, batch: dict[str, Any], epoch: int) -> dict[str, Tensor]:
-        mask = None
-        if self.masktune is not None:
-            mask = self.masktune.batch_mask(batch["sample_id"], tuple(batch["label"].shape[-2:]), epoch,
-                                            self.context.device)
         autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp else nullcontext())
         with autocast:
-            loss, parts, loss_map = self.task.training_loss(self.network, batch, mask)
+            loss, parts = self.task.training_loss(self.network, batch, epoch)
         self._check_finite(loss, epoch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        norms = self._gradient_norms()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.masktune is not None:
-            self.masktune.record(batch["sample_id"], loss_map)
-        return {"loss": loss.detach(), **{name: value.detach() for name, value in parts.items()}}
+        return {"loss": loss.detach(), **{name: value.detach() for name, value in parts.items()}, **norms}
+
+    def _gradient_norms(self) -> dict[str, Tensor]:
+        """L2 norm of the (unscaled) gradients of each module group, keyed ``grad/<group>``."""
+        norms = {}
+        for group, parameters in self.groups.items():
+            grads = [parameter.grad.detach().float() for parameter in parameters if parameter.grad is not None]
+            norms[f"grad/{group}"] = (torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(grad)
+                                                                             for grad in grads]))
+                                      if grads else torch.zeros(()))
+        return norms
 
     def _check_finite(self, loss: Tensor, epoch: int) -> None:
         """Raise on every process if the (unscaled) loss of any process is not finite, before the backward pass.
@@ -331,7 +372,7 @@ class Trainer:
         return {"stage": self.task.stage, "head": self.task.head, "epoch": epoch,
                 "model": self.task.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng_state(),
-                "masks": self.masktune.state_dict() if self.masktune is not None else None,
+                "task": self.task.state_dict(),
                 "best": dict(self.best), "metric": self.metric, "config": self.config.to_dict(), **self.extras}
 
     def _write(self, epoch: int, record: dict[str, Any], improved: bool) -> None:
@@ -359,8 +400,7 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
             self.scaler.load_state_dict(state["scaler"])
             set_rng_state(state["rng"])
-            if self.masktune is not None and state["masks"] is not None:
-                self.masktune.load_state_dict(state["masks"])
+            self.task.load_state_dict(state["task"])
             self.best = {"epoch": int(state["best"]["epoch"]), "value": state["best"]["value"]}
             self.start_epoch = int(state["epoch"])
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
@@ -383,6 +423,7 @@ class Trainer:
         if wanted is None:
             return
         trained = state.get("model_section") if isinstance(state.get("model_section"), dict) else {}
+        trained = {"architecture": {}, **trained}  # checkpoints before the ablations lack it
         changed = [key for key in MODEL_KEYS if trained.get(key) != wanted.get(key)]
         if changed:
             raise CheckpointError(f"{self.last_path}: cannot resume, the model section changed ("
