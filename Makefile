@@ -20,14 +20,15 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/satpy-prenet demo --out $(DEMO_DIR)
 
+# Two test processes (pytest-xdist), each test file whole in one of them: the module fixtures are made once.
 test: install
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
 
 test-fast: install
-	$(BIN)/python -m pytest -ra -m "not slow"
+	$(BIN)/python -m pytest -ra -n 2 --dist loadfile -m "not slow"
 
 # Rebuild the embedded demo weights bundle (satpy_prenet/weights/demo-small.safetensors): the whole training on a
 # freshly simulated archive, as `satpy-prenet-train all` runs it.

@@ -42,7 +42,7 @@ def trained(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("train")
     config = tiny_config(workdir / "tiny.yaml")
     result = CliRunner().invoke(main, ["all", "--config", str(config), "--simulate", "--workdir", str(workdir),
-                                       "--device", "cpu"])
+                                       "--device", "cpu", "--workers", "0"])  # the cluster: test_parallel_archive
     assert result.exit_code == 0, result.output + repr(result.exception)
     return workdir, result.output
 

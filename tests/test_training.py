@@ -716,12 +716,30 @@ def test_provenance_stages_take_epochs_from_last_and_best_epoch_from_best(tmp_pa
                             {**common, "epoch": 2, "best": {"epoch": 2, "value": 0.4}})
     run = StageRun(config=config, workdir=tmp_path, data=tmp_path, context=DistContext())
     adapted = {head: load_stage_weights(run, "adapt", head) for head in HEADS}
-    record = _stages(run, adapted)
+    record = _stages(run, adapted, "adapt")
     assert len(record) == 6
     assert all(item == {"epochs": 5, "best_epoch": 2, "metric": "csi", "value": 0.4} for item in record.values())
 
 
 # --- Rand- and Non-MaskTune through Stage II ------------------------------------------------------------------------
+
+
+def test_direct_fit_trains_the_student_alone_and_exports_its_own_bundle(pipeline, data):
+    from satpy_prenet.bundle import read_header
+    from satpy_prenet.training.stages import run_stage
+
+    workdir, config, _ = pipeline
+    fits = run_stage("direct", config, workdir, data=data, device="cpu")
+    for fit in fits.values():
+        state = torch.load(fit.directory / "best.pt", weights_only=True)
+        assert state["stage"] == "direct" and set(state["normalisation"]) == {"ir"}
+    bundle = run_stage("export", config, workdir, data=data, source="direct")["bundle"]
+    assert bundle.name == "direct-small.safetensors" and (workdir / "prenet-small.safetensors").is_file()
+    header = read_header(bundle)
+    assert header.provenance["stage"].startswith("direct fit") and set(header.provenance["stages"]) == {
+        "direct-classifier", "direct-regressor"}
+    pipeline_normalisation = torch.load(workdir / "checkpoints/adapt-classifier/best.pt", weights_only=True)
+    assert state["normalisation"]["ir"] == pipeline_normalisation["normalisation"]["ir"]  # the same inputs
 
 
 @pytest.mark.parametrize("mode", ["rand", "none"])

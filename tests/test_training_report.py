@@ -1,4 +1,3 @@
-# SPDX-License-Identifier: GPL-3.0-or-later
 """The training report on small work directories written here: tables, summary flags, JSON, figure and errors."""
 
 from __future__ import annotations
@@ -150,3 +149,16 @@ def test_out_folder_and_errors(workdir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     with pytest.raises(ImportError, match=r'pip install "satpy-prenet\[evaluation\]"'):
         write_training_report(workdir, tmp_path / "out")
+
+
+def test_report_command(workdir, tmp_path):
+    from click.testing import CliRunner
+
+    from satpy_prenet.training.cli import main
+
+    result = CliRunner().invoke(main, ["report", str(workdir), "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert f"report: {tmp_path / 'cli'}" in result.output
+    assert json.loads((tmp_path / "cli" / "training_report.json").read_text()).keys() >= {"teacher-classifier"}
+    missing = CliRunner().invoke(main, ["report", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "nowhere" in missing.output and "metrics.jsonl" in missing.output

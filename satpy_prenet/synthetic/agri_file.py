@@ -180,7 +180,9 @@ def write_agri_l1(scene: SimulatedScene, out_dir: str | os.PathLike, *, platform
     name = agri_filename(platform, start, observation=observation, end_time=end, version=version)
     final = Path(out_dir) / name
     compression = {"compression": "gzip", "compression_opts": compression_level, "shuffle": True} if compress else {}
-    with atomic_path(final) as partial, h5py.File(partial, "w") as handle:
+    # No chunk cache: chunks are placed when written, not when a dataset object happens to be closed (bytes
+    # independent of the process, e.g. a dask worker).
+    with atomic_path(final) as partial, h5py.File(partial, "w", rdcc_nbytes=0) as handle:
         handle.attrs.update(_root_attributes(scene, window, platform, start, end, name))
         _write_contents(handle, scene, window, platform, compression)
     logger.info("Wrote %s", final)

@@ -16,7 +16,9 @@ and for each pass:
   (so the truth is the hour mean over those windows and missing elsewhere).
 
 The simulated surface height is written once (:func:`satpy_prenet.synthetic.elevation_file.write_elevation`).
-Everything depends only on the seed, the times, the region and the configurations.
+Everything depends only on the seed, the times, the region and the configurations: the work runs as independent
+tasks (one per clock hour, one per pass, one for the DEM) on any executor of :mod:`satpy_prenet.parallel`, with the
+same files.
 
 Layout under ``out_dir``: ``agri/``, ``gmi/``, ``dpr/``, ``cldas/``, ``elevation/``.
 """
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from satpy_prenet.parallel import Executor, Future, SerialExecutor
 from satpy_prenet.synthetic.agri_file import write_agri_l1
 from satpy_prenet.synthetic.cldas_file import hourly_truth, write_cldas
 from satpy_prenet.synthetic.config import WorldConfig
@@ -169,9 +172,14 @@ def simulate_archive(out_dir: str | os.PathLike, *, seed: int, start: dt.datetim
                      platform: str = "FY-4A", region: tuple[float, float, float, float] = (60.0, 160.0, 0.0, 65.0),
                      config: WorldConfig | None = None, gmi_config: GMIConfig | None = None,
                      dpr_config: DPRConfig | None = None, margin: dt.timedelta = dt.timedelta(minutes=10),
-                     max_window_pixels: int = 1_500_000, elevation: bool = True,
-                     progress: bool = True) -> Archive:
+                     max_window_pixels: int = 1_500_000, elevation: bool = True, progress: bool = True,
+                     executor: Executor | None = None) -> Archive:
     """Simulate and write the AGRI, GMI, DPR, CLDAS and elevation files of GPM's passes over a region.
+
+    The work is split into tasks: one per clock hour (its AGRI files and CLDAS file; it hands the scenes the passes
+    use on), one per pass (its GMI and DPR files) and one for the elevation file. Every file depends only on the
+    seed, its time and the platform, and is written atomically under a deterministic name, so the files are the
+    same whichever executor runs the tasks and in whatever order.
 
     Args:
         out_dir: Root directory (created if missing).
@@ -186,56 +194,92 @@ def simulate_archive(out_dir: str | os.PathLike, *, seed: int, start: dt.datetim
         margin: Largest time difference between an AGRI slot and the GPM scans it is simulated for.
         max_window_pixels: Cap on the pixels of one slot's window (see module notes).
         elevation: Also write the simulated elevation file.
-        progress: Show a tqdm progress bar over the clock hours simulated.
+        progress: Show a tqdm progress bar over the tasks.
+        executor: Runs the tasks (:func:`satpy_prenet.parallel.executor`); default: serially in this process.
 
     Returns:
         The archive's files and overpasses.
     """
     root = Path(out_dir)
+    executor = executor or SerialExecutor()
     world = World(seed, config)
     overpasses = gpm_overpasses(start, end, region=region, seed=seed)
     plan = _plan(overpasses, platform, margin, max_window_pixels)
+    hours = plan.hours()
     logger.info("%d GPM passes over %s between %s and %s: %d AGRI slots in %d hours", len(overpasses), region,
-                start, end, len(plan.windows), len(plan.hours()))
-    files: dict[str, list[Path]] = {"agri": [], "gmi": [], "dpr": [], "cldas": []}
+                start, end, len(plan.windows), len(hours))
+    for overpass in overpasses:
+        if not plan.needs[overpass.label]:
+            logger.warning("No AGRI scene sees pass %s; no GPM files written", overpass.label)
+    passes = [op for op in overpasses if plan.needs[op.label]]
+    last_hour = {op.label: max(plan.needs[op.label]).replace(minute=0) for op in passes}
+    outputs = [executor.submit(_simulate_elevation, seed, root)] if elevation else []
+    scenes: dict[dt.datetime, Future] = {}
+    for hour, windows in hours.items():
+        slots = {slot: window for slot, window in plan.windows.items() if slot.replace(minute=0) == hour}
+        done = executor.submit(_simulate_hour, world, platform, hour, sorted(windows, key=tuple), slots, root)
+        outputs.append(executor.submit(_item, done, 0))
+        scenes[hour] = executor.submit(_item, done, 1)
+        for overpass in (op for op in passes if last_hour[op.label] == hour):
+            needs = plan.needs[overpass.label]
+            kept = [scenes[when] for when in sorted({slot.replace(minute=0) for slot in needs})]
+            outputs.append(executor.submit(_simulate_pass, executor.put(overpass), needs, kept, seed, gmi_config,
+                                           dpr_config, root))
+        still = {slot.replace(minute=0) for op in passes if last_hour[op.label] > hour
+                 for slot in plan.needs[op.label]}
+        scenes = {when: future for when, future in scenes.items() if when in still}
+    files: dict[str, list[Path]] = {"agri": [], "gmi": [], "dpr": [], "cldas": [], "elevation": []}
+    for future in tqdm(executor.as_completed(outputs), total=len(outputs), desc="simulation tasks", unit="task",
+                       disable=not progress):
+        for kind, paths in future.result().items():
+            files[kind].extend(paths)
+    return Archive(root, *(tuple(sorted(files[key])) for key in ("agri", "gmi", "dpr", "cldas")),
+                   files["elevation"][0] if elevation else None, tuple(overpasses))
+
+
+def _item(pair: tuple, index: int):
+    """One item of a task's result (so that the parts of a result can be released apart)."""
+    return pair[index]
+
+
+def _simulate_elevation(seed: int, root: Path) -> dict[str, list[Path]]:
+    """Write the simulated elevation file."""
+    return {"elevation": [write_elevation(seed, root / "elevation")]}
+
+
+def _simulate_hour(world: World, platform: str, hour: dt.datetime, windows: list[Window],
+                   slots: dict[dt.datetime, Window], root: Path) -> tuple[dict[str, list[Path]],
+                                                                          dict[dt.datetime, SimulatedScene]]:
+    """Simulate an hour: write its AGRI files and its CLDAS file; return them and the scenes the passes use.
+
+    The hour's four slots are simulated on each window (lazily, in the order of the windows); the scene of a slot on
+    its own window (``slots``) is written as an AGRI file and kept, without what AGRI saw.
+    """
+    agri: list[Path] = []
     kept: dict[dt.datetime, SimulatedScene] = {}
-    pending = list(overpasses)
-    for hour, windows in tqdm(plan.hours().items(), desc="simulated hours", unit="h", disable=not progress):
-        scenes = _hour_scenes(world, platform, hour, windows, plan, kept, root / "agri", files["agri"])
-        truth = hourly_truth(scenes, seed=seed)
-        files["cldas"].append(write_cldas(truth, root / "cldas", data_time=hour + _HOUR))
-        ready = [op for op in pending if all(slot in kept for slot in plan.needs[op.label])]
-        for overpass in ready:
-            _write_gpm(overpass, [kept[slot] for slot in plan.needs[overpass.label]], seed, gmi_config, dpr_config,
-                       root, files)
-            pending.remove(overpass)
-        still = {slot for op in pending for slot in plan.needs[op.label]}
-        kept = {slot: scene for slot, scene in kept.items() if slot in still}
-    dem = write_elevation(seed, root / "elevation") if elevation else None
-    return Archive(root, *(tuple(sorted(files[key])) for key in ("agri", "gmi", "dpr", "cldas")), dem,
-                   tuple(overpasses))
+
+    def scenes() -> Iterator[SimulatedScene]:
+        for window in windows:
+            for k in range(4):
+                slot = hour + k * SCAN_INTERVAL
+                scene = world.scene(slot, platform, window)
+                if slots.get(slot) == window:
+                    agri.append(write_agri_l1(scene, root / "agri"))
+                    kept[slot] = _light(scene)
+                yield scene
+
+    truth = hourly_truth(scenes(), seed=world.seed)
+    cldas = write_cldas(truth, root / "cldas", data_time=hour + _HOUR)
+    return {"agri": agri, "cldas": [cldas]}, kept
 
 
-def _hour_scenes(world: World, platform: str, hour: dt.datetime, windows: set[Window], plan: _Plan,
-                 kept: dict[dt.datetime, SimulatedScene], agri_dir: Path, written: list[Path]) -> Iterator[
-                     SimulatedScene]:
-    """Simulate the hour's four slots on each window (lazily); write and keep the scenes that passes use."""
-    for window in sorted(windows, key=tuple):
-        for k in range(4):
-            slot = hour + k * SCAN_INTERVAL
-            scene = world.scene(slot, platform, window)
-            if plan.windows.get(slot) == window:
-                written.append(write_agri_l1(scene, agri_dir))
-                kept[slot] = _light(scene)
-            yield scene
-
-
-def _write_gpm(overpass: Overpass, scenes: list[SimulatedScene], seed: int, gmi_config: GMIConfig | None,
-               dpr_config: DPRConfig | None, root: Path, files: dict[str, list[Path]]) -> None:
-    """Observe one pass with GMI and DPR and write the files."""
-    if not scenes:
-        logger.warning("No AGRI scene sees pass %s; no GPM files written", overpass.label)
-        return
-    files["gmi"].append(write_gmi_1c(observe_gmi(overpass, scenes, seed=seed, config=gmi_config), root / "gmi"))
+def _simulate_pass(overpass: Overpass, needs: list[dt.datetime], kept: list[dict[dt.datetime, SimulatedScene]],
+                   seed: int, gmi_config: GMIConfig | None, dpr_config: DPRConfig | None,
+                   root: Path) -> dict[str, list[Path]]:
+    """Observe one pass with GMI and DPR in the scenes of its slots (``kept``: by hour) and write the files."""
+    by_slot = {slot: scene for hour in kept for slot, scene in hour.items()}
+    scenes = [by_slot[slot] for slot in needs]
+    files = {"gmi": [write_gmi_1c(observe_gmi(overpass, scenes, seed=seed, config=gmi_config), root / "gmi")]}
     if overpass.fs.nscan:
-        files["dpr"].append(write_dpr_2a(observe_dpr(overpass, scenes, seed=seed, config=dpr_config), root / "dpr"))
+        files["dpr"] = [write_dpr_2a(observe_dpr(overpass, scenes, seed=seed, config=dpr_config), root / "dpr")]
+    return files

@@ -20,7 +20,8 @@ What is not real, and said so in the files:
 - ``GenerationDateTime`` is one hour after the last scan (so that files are reproducible).
 
 Files are written under a temporary name and renamed when complete
-(:func:`satpy_prenet.atomic.atomic_path`).
+(:func:`satpy_prenet.atomic.atomic_path`), without a chunk cache: each chunk is placed in the file when its dataset
+is written, not when the dataset object happens to be closed, so that the bytes do not depend on the process.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ def write_gmi_1c(observation: GMIObservation, out_dir: str | os.PathLike) -> Pat
                  "DOIshortName": "1CGPMGMI", "AlgorithmID": "1CGMI", "AlgorithmVersion": "2016-C",
                  "InstrumentName": "GMI"}
     missing = int(np.count_nonzero((observation.quality["S1"] < 0).all(axis=1)))
-    with atomic_path(final) as partial, h5py.File(partial, "w") as h5:
+    with atomic_path(final) as partial, h5py.File(partial, "w", rdcc_nbytes=0) as h5:
         h5.attrs["FileHeader"] = _file_header(overpass, s1, name, algorithm, f"{overpass.granule:06d}", missing)
         h5.attrs["FileInfo"] = _file_info("GPM.V7.1CGMI.blueprint.xml", "7e")
         h5.attrs["InputRecord"] = _pvl({"InputFileNames": "", "InputAlgorithmVersions": "",
@@ -316,7 +317,7 @@ def write_dpr_2a(observation: DPRObservation, out_dir: str | os.PathLike) -> Pat
     algorithm = {"DOI": "10.5067/GPM/DPR/GPM/2A/07", "DOIauthority": "http://dx.doi.org/", "DOIshortName": "2ADPR",
                  "AlgorithmID": "2ADPR", "AlgorithmVersion": "9.20211125", "InstrumentName": "DPR"}
     rain_pixels = int(np.count_nonzero(observation.fields["typePrecip"] > 0))
-    with atomic_path(final) as partial, h5py.File(partial, "w") as h5:
+    with atomic_path(final) as partial, h5py.File(partial, "w", rdcc_nbytes=0) as h5:
         h5.attrs["FileHeader"] = _file_header(overpass, fs, name, algorithm, str(overpass.granule),
                                               int(np.count_nonzero(~observation.valid.any(axis=1))))
         h5.attrs["FileInfo"] = _file_info("GPM.V7.2ADPR.blueprint.xml", "7h")

@@ -36,7 +36,7 @@ from satpy_prenet.training.checkpoints import CheckpointError
 from satpy_prenet.training.config import HEADS, ConfigError, load_config
 from satpy_prenet.training.distributed import shutdown
 from satpy_prenet.training.pipeline import build, run_all
-from satpy_prenet.training.stages import default_data, run_stage
+from satpy_prenet.training.stages import EXPORT_SOURCES, default_data, run_stage
 
 #: Errors a user can fix; shown as one message instead of a traceback.
 USER_ERRORS = (ConfigError, StoreError, CheckpointError, BundleError, SourceFileError, FloatingPointError,
@@ -115,10 +115,16 @@ def main(verbose: int) -> None:
 main.add_command(stage_command("teacher", "Train the multimodal teacher on Swath-MPR."))
 main.add_command(stage_command("distill", "Stage I: distil the IR-only student from the teacher on Swath-MPR."))
 main.add_command(stage_command("adapt", "Stage II: adapt the student to Full-IPR with LoRA and MaskTune."))
-main.add_command(stage_command("export", "Merge LoRA, calibrate, test and write the weights bundle.", heads=False))
+main.add_command(stage_command("direct", "Baseline: fit the same student to Full-IPR alone (no teacher, no LoRA)."))
+main.add_command(click.option(
+    "--from", "source", type=click.Choice(EXPORT_SOURCES), default="adapt", show_default=True,
+    help="Heads to export: PRE-Net's adapted heads (prenet-*.safetensors) or the direct fit (direct-*).")(
+    stage_command("export", "Merge LoRA, calibrate, test and write the weights bundle.", heads=False)))
 
 
 _SOURCES_HELP = "Folder of the source files (AGRI L1, GMI 1C, DPR 2A, CLDAS, DEM), searched recursively."
+_SCHEDULER_HELP = "Address of a running dask scheduler to run the simulation and build on (e.g. tcp://10.0.0.5:8786)."
+_WORKERS_HELP = "Worker processes of a local dask cluster [default: one per CPU]; 0 runs serially in this process."
 
 
 @main.command("build")
@@ -127,11 +133,17 @@ _SOURCES_HELP = "Folder of the source files (AGRI L1, GMI 1C, DPR 2A, CLDAS, DEM
 @click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Work folder; the stores go to WORKDIR/datasets unless --data is given.")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None, help="Dataset root.")
-def build_command(config_path: Path, sources: Path, workdir: Path, data: Path | None) -> None:
+@click.option("--scheduler", default=None, help=_SCHEDULER_HELP)
+@click.option("--workers", type=click.IntRange(min=0), default=None, help=_WORKERS_HELP)
+def build_command(config_path: Path, sources: Path, workdir: Path, data: Path | None, scheduler: str | None,
+                  workers: int | None) -> None:
     """Collocate the sources into the Swath-MPR and Full-IPR stores (resumes an interrupted build)."""
     refuse_torchrun("build")
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("give at most one of --scheduler and --workers")
     try:
-        report = build(load_config(config_path), sources, data or default_data(workdir))
+        report = build(load_config(config_path), sources, data or default_data(workdir), workers=workers,
+                       scheduler=scheduler)
     except USER_ERRORS as error:
         raise click.ClickException(str(error)) from error
     for store, count in sorted(report.tiles.items()):
@@ -147,8 +159,10 @@ def build_command(config_path: Path, sources: Path, workdir: Path, data: Path | 
 @click.option("--simulate", is_flag=True, help="Simulate the sources first (the config's `simulate` section).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run.")
+@click.option("--scheduler", default=None, help=_SCHEDULER_HELP)
+@click.option("--workers", type=click.IntRange(min=0), default=None, help=_WORKERS_HELP)
 def all_command(config_path: Path, workdir: Path, sources: Path | None, simulate: bool, device: str,
-                resume: bool) -> None:
+                resume: bool, scheduler: str | None, workers: int | None) -> None:
     """Run build -> teacher -> distill -> adapt -> export (after simulating the sources with --simulate).
 
     Progress bars and each step's duration are shown at every verbosity.
@@ -156,10 +170,13 @@ def all_command(config_path: Path, workdir: Path, sources: Path | None, simulate
     refuse_torchrun("all")
     if simulate == (sources is not None):
         raise click.UsageError("give exactly one of --sources and --simulate")
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("give at most one of --scheduler and --workers")
     try:
         result = run_all(load_config(config_path), workdir, sources=sources, simulate=simulate, resume=resume,
                          device=device, progress=True,
-                         on_step=lambda name, seconds: click.echo(f"{name}: {seconds:.1f} s"))
+                         on_step=lambda name, seconds: click.echo(f"{name}: {seconds:.1f} s"), workers=workers,
+                         scheduler=scheduler)
     except USER_ERRORS as error:
         raise click.ClickException(str(error)) from error
     finally:
@@ -205,6 +222,24 @@ def baseline_command(config_path: Path, workdir: Path, data: Path | None, max_pi
     for row in table:
         click.echo(f"{row['method']:<18} {row['csi']:6.3f} {row['pod']:6.3f} {row['far']:6.3f} {row['cc']:6.3f} "
                    f"{row['rmse']:7.3f} {row['n_pixels']:10d}")
+
+
+@main.command("report")
+@click.argument("workdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report folder [default: WORKDIR/report].")
+def report_command(workdir: Path, out: Path | None) -> None:
+    """Draw the learning curves of WORKDIR's stages and tabulate every epoch (loss terms, gradients, scores).
+
+    Flags a stage that peaked in its first epoch or whose training loss did not fall.
+    """
+    from satpy_prenet.training.report import write_training_report
+
+    try:
+        folder = write_training_report(workdir, out)
+    except (FileNotFoundError, ImportError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"report: {folder}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def load_stage_weights(run: StageRun, stage: str, head: str, *, which: str = "be
     state = load_checkpoint(path, stage=stage, head=head, mmap=mmap)
     trained = {"architecture": {}, **state.get("model_section", {})}  # checkpoints before the ablations lack it
     wanted = run.config.model.to_dict()
-    for key in ("preset", "bands", "architecture"):
+    keys = ("preset", "bands") if stage == "teacher" else ("preset", "bands", "architecture")  # the student's only
+    for key in keys:
         if trained.get(key) != wanted[key]:
             raise CheckpointError(f"{path}: trained with {key} {trained.get(key)}, but the config asks for "
                                   f"{wanted[key]}; rerun the {stage} stage with this config")

@@ -9,6 +9,7 @@ Layout (see ``etc/training/paper.yaml`` and ``etc/training/small.yaml``)::
     teacher:   StageConfig
     distill:   StageConfig
     adapt:     StageConfig
+    direct:    StageConfig (the student fitted to Full-IPR alone, the baseline of the two stages)
 
 Every section rejects keys it does not know, so that a misspelt option fails loudly instead of being ignored.
 """
@@ -26,8 +27,10 @@ import yaml
 from satpy_prenet.channels import PAPER_BANDS, bands
 from satpy_prenet.model.config import PRESETS, preset, require
 
-#: Training stages that have a StageConfig section, in the order they run.
+#: The stages of PRE-Net's training, in the order they run.
 TRAINING_STAGES = ("teacher", "distill", "adapt")
+#: Every stage with a StageConfig section: PRE-Net's, and the direct fit of the student (its baseline).
+CONFIG_STAGES = (*TRAINING_STAGES, "direct")
 #: Network heads: the rain/no-rain classifier and the rain-rate regressor.
 HEADS = ("classifier", "regressor")
 OPTIMIZERS = ("rmsprop", "adamw")
@@ -228,6 +231,7 @@ class TrainingConfig:
         teacher: Multimodal teacher training.
         distill: Stage I, Swath-Distilling.
         adapt: Stage II, Full-Disc Adaptation.
+        direct: The direct fit of the student on Full-IPR (baseline).
         source: File the configuration was read from (None when built in memory).
     """
 
@@ -237,6 +241,7 @@ class TrainingConfig:
     teacher: StageConfig = field(default_factory=StageConfig)
     distill: StageConfig = field(default_factory=StageConfig)
     adapt: StageConfig = field(default_factory=StageConfig)
+    direct: StageConfig = field(default_factory=StageConfig)
     source: Path | None = None
 
     @classmethod
@@ -250,7 +255,7 @@ class TrainingConfig:
         data = {} if data is None else data
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
-        sections = {"model", "build", "simulate", *TRAINING_STAGES}
+        sections = {"model", "build", "simulate", *CONFIG_STAGES}
         unknown = sorted(set(data) - sections)
         if unknown:
             raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(sections))}")
@@ -261,20 +266,20 @@ class TrainingConfig:
             model=ModelSection.from_dict(data.get("model"), where=f"{where}: model"),
             build=dict(data.get("build") or {}),
             simulate=dict(data.get("simulate") or {}),
-            **{stage: StageConfig.from_dict(data.get(stage), where=f"{where}: {stage}") for stage in TRAINING_STAGES},
+            **{stage: StageConfig.from_dict(data.get(stage), where=f"{where}: {stage}") for stage in CONFIG_STAGES},
             source=Path(source) if source else None,
         )
 
     def stage(self, name: str) -> StageConfig:
         """Return the StageConfig of a training stage by name."""
-        if name not in TRAINING_STAGES:
-            raise ConfigError(f"unknown training stage {name!r}; expected one of {', '.join(TRAINING_STAGES)}")
+        if name not in CONFIG_STAGES:
+            raise ConfigError(f"unknown training stage {name!r}; expected one of {', '.join(CONFIG_STAGES)}")
         return getattr(self, name)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as a JSON-serialisable dict (for checkpoints and bundle provenance)."""
         return {"model": self.model.to_dict(), "build": dict(self.build), "simulate": dict(self.simulate),
-                **{stage: self.stage(stage).to_dict() for stage in TRAINING_STAGES}}
+                **{stage: self.stage(stage).to_dict() for stage in CONFIG_STAGES}}
 
 
 def load_config(path: str | os.PathLike) -> TrainingConfig:

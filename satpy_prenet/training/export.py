@@ -11,6 +11,9 @@ these are the rain-selected disc tiles of the split, not whole discs) and write
 ``<workdir>/prenet-<preset>.safetensors`` with purpose ``research``, or ``demo-synthetic`` when the stores hold
 simulated data, and the provenance (configuration, stages, datasets, metrics, seeds).
 
+With ``source="direct"`` the same steps make ``<workdir>/direct-<preset>.safetensors`` of the direct fit's heads
+(the baseline trained on Full-IPR alone; no adapters to merge), so both are scored by one rule.
+
 Export is one process: run it without ``torchrun`` (under ``torchrun`` only rank 0 exports; the others return at
 once).
 """
@@ -55,28 +58,37 @@ PIPELINE_RECORD = "pipeline.json"
 CSI_BLOCKS = (4, 8)
 
 
-def bundle_path(run: StageRun) -> Path:
-    """Where export writes the bundle: ``<workdir>/prenet-<preset>.safetensors``."""
-    return run.workdir / f"prenet-{run.config.model.preset}.safetensors"
+#: What each export source's bundle holds: (file name prefix, provenance description).
+SOURCES = {"adapt": ("prenet", "PRE-Net: teacher, Swath-Distilling (Stage I), Full-Disc Adaptation (Stage II), LoRA "
+                               "merged"),
+           "direct": ("direct", "direct fit: the PRE-Net student trained on Full-IPR labels alone, without teacher "
+                                "or adaptation (baseline)")}
 
 
-def adapted_states(run: StageRun) -> dict[str, dict[str, Any]]:
-    """The ``best.pt`` checkpoints of both adapted heads, checked against the configuration."""
-    return {head: load_stage_weights(run, "adapt", head) for head in HEADS}
+def bundle_path(run: StageRun, source: str = "adapt") -> Path:
+    """Where export writes the bundle: ``<workdir>/prenet-<preset>.safetensors`` (``direct-`` for the direct fit)."""
+    return run.workdir / f"{SOURCES[source][0]}-{run.config.model.preset}.safetensors"
 
 
-def merged_retriever(run: StageRun, states: dict[str, dict[str, Any]] | None = None) -> PrecipitationRetriever:
-    """The retriever made of both adapted heads, adapters merged, in evaluation mode.
+def adapted_states(run: StageRun, source: str = "adapt") -> dict[str, dict[str, Any]]:
+    """The ``best.pt`` checkpoints of both heads of ``source``, checked against the configuration."""
+    return {head: load_stage_weights(run, source, head) for head in HEADS}
+
+
+def merged_retriever(run: StageRun, states: dict[str, dict[str, Any]] | None = None,
+                     source: str = "adapt") -> PrecipitationRetriever:
+    """The retriever made of both heads of ``source``, adapters merged, in evaluation mode.
 
     Args:
         run: The export run.
-        states: The adapted heads' checkpoints (`adapted_states`; read here when None).
+        states: The heads' checkpoints (`adapted_states`; read here when None).
+        source: ``adapt`` (PRE-Net) or ``direct``.
 
     Raises:
         CheckpointError: If a checkpoint is missing or unreadable, or the two heads were normalised differently.
     """
     model = run.config.model
-    states = adapted_states(run) if states is None else states
+    states = adapted_states(run, source) if states is None else states
     normalisations = {head: state["normalisation"]["ir"] for head, state in states.items()}
     if normalisations["classifier"] != normalisations["regressor"]:
         raise CheckpointError(f"{run.workdir}: the adapted classifier and regressor were trained with different "
@@ -85,10 +97,10 @@ def merged_retriever(run: StageRun, states: dict[str, dict[str, Any]] | None = N
                                        bands=model.bands, mean=normalisations["classifier"]["mean"],
                                        std=normalisations["classifier"]["std"])
     for head, state in states.items():
-        source = str(run.directory("adapt", head) / "best.pt")
-        network = add_lora(student_network(model, head), rank=run.config.adapt.lora_rank,
-                           alpha=run.config.adapt.lora_alpha)
-        restore_weights(network, state, source)
+        network = student_network(model, head)
+        if source == "adapt":
+            network = add_lora(network, rank=run.config.adapt.lora_rank, alpha=run.config.adapt.lora_alpha)
+        restore_weights(network, state, run.directory(source, head) / "best.pt")
         getattr(retriever, head).load_state_dict(merge_lora(network).state_dict())
     return retriever.eval()
 
@@ -142,11 +154,11 @@ def test_scores(retriever: PrecipitationRetriever, dataset: Dataset, run: StageR
     return {**accumulator.result().to_dict(), **accumulator.block_csi()}
 
 
-def export_bundle(run: StageRun) -> Path:
-    """Build, calibrate, test and save the bundle; returns its path (see the module docstring)."""
+def export_bundle(run: StageRun, source: str = "adapt") -> Path:
+    """Build, calibrate, test and save the bundle of ``source``; returns its path (see the module docstring)."""
     model = run.config.model
-    states = adapted_states(run)
-    retriever = merged_retriever(run, states)
+    states = adapted_states(run, source)
+    retriever = merged_retriever(run, states, source)
     half = model.bundle_dtype == "float16"
     if half:  # calibrate and test the weights exactly as the float16 bundle will hold them
         for network in (retriever.classifier, retriever.regressor):
@@ -162,20 +174,20 @@ def export_bundle(run: StageRun) -> Path:
     purpose = "demo-synthetic" if is_simulated(test) or is_simulated(validation) else "research"
     provenance = {
         "dataset": _datasets(run),
-        "stage": "PRE-Net: teacher, Swath-Distilling (Stage I), Full-Disc Adaptation (Stage II), LoRA merged",
+        "stage": SOURCES[source][1],
         "config": run.config.to_dict(),
         "config_file": str(run.config.source) if run.config.source else None,
-        "stages": _stages(run, states),
+        "stages": _stages(run, states, source),
         "metrics": {"test_full_ipr": metrics, "validation_full_ipr_csi": validation_csi,
                     "probability_threshold": threshold,
                     "probability_threshold_rule": "highest validation CSI of the product: P(rain) >= threshold and "
                                                   f"regressed rate >= {RAIN_THRESHOLD} mm/h"},
-        "seeds": {stage: run.config.stage(stage).seed for stage in TRAINING_STAGES},
+        "seeds": {stage: run.config.stage(stage).seed for stage in _trained(source)},
     }
     record = run.workdir / PIPELINE_RECORD
     if record.is_file():  # made by `satpy-prenet-train all`: how, and the time of each step
         provenance["pipeline"] = json.loads(record.read_text())
-    path = save_bundle(bundle_path(run), retriever.cpu(), purpose=purpose, provenance=_jsonable(provenance),
+    path = save_bundle(bundle_path(run, source), retriever.cpu(), purpose=purpose, provenance=_jsonable(provenance),
                        half_precision=half)
     LOG.info("Wrote the %s bundle %s", purpose, path)
     return path
@@ -191,18 +203,24 @@ def _datasets(run: StageRun) -> dict[str, Any]:
     return record
 
 
-def _stages(run: StageRun, adapted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _trained(source: str) -> tuple[str, ...]:
+    """The stages that made the heads of ``source``."""
+    return TRAINING_STAGES if source == "adapt" else (source,)
+
+
+def _stages(run: StageRun, exported: dict[str, dict[str, Any]], source: str) -> dict[str, Any]:
     """Completed epochs (from ``last.pt``), best epoch and validation score (from ``best.pt``) of every stage and head.
 
     Args:
         run: The export run.
-        adapted: The adapted heads' ``best.pt`` checkpoints, already read; the others are memory-mapped, so their
+        exported: The exported heads' ``best.pt`` checkpoints, already read; the others are memory-mapped, so their
             weights and optimizer states are not read for this metadata.
+        source: The stage of the exported heads.
     """
     record = {}
-    for stage in TRAINING_STAGES:
+    for stage in _trained(source):
         for head in HEADS:
-            best = adapted[head] if stage == "adapt" else load_stage_weights(run, stage, head, mmap=True)
+            best = exported[head] if stage == source else load_stage_weights(run, stage, head, mmap=True)
             last_path = run.directory(stage, head) / "last.pt"
             last = load_checkpoint(last_path, stage=stage, head=head, mmap=True) if last_path.is_file() else None
             record[f"{stage}-{head}"] = {"epochs": int(last["epoch"]) if last is not None else None,

@@ -11,6 +11,9 @@ Layout of a work directory::
 
 Every step is resumable: a rerun with ``resume=True`` keeps the simulated archive if it is complete, lets the builder
 skip its finished units, and continues every stage from its last checkpoint.
+
+The simulation and the build run their tasks in this process or on dask.distributed (``workers``, ``scheduler``:
+:func:`satpy_prenet.parallel.executor`) with the same files and stores.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from satpy_prenet.atomic import atomic_path
+from satpy_prenet.parallel import Executor, executor
 from satpy_prenet.training.builder import BuildConfig, BuildReport, Sources, build_datasets, discover_sources
 from satpy_prenet.training.config import HEADS, ConfigError, TrainingConfig
 from satpy_prenet.training.export import PIPELINE_RECORD
@@ -48,18 +52,26 @@ def build_config(config: TrainingConfig) -> BuildConfig:
         raise ConfigError(f"{config.source or 'training config'}: build: {error}") from error
 
 
-def simulate_sources(config: TrainingConfig, folder: str | os.PathLike, *, progress: bool = True) -> Path:
+def simulate_sources(config: TrainingConfig, folder: str | os.PathLike, *, progress: bool = True,
+                     workers: int | None = 0, scheduler: str | None = None) -> Path:
     """Write the simulated archive of the ``simulate`` section under ``folder`` (kept if already complete).
 
     An interrupted simulation is simply run again (every file is written atomically under a deterministic name).
+    ``workers`` and ``scheduler`` choose where the tasks run (:func:`satpy_prenet.parallel.executor`; default:
+    serially in this process); the files are the same.
 
     Raises:
         ConfigError: If the section lacks a key or holds an unknown one, or ``folder`` holds a simulated archive of
             other settings (mixing two archives would mix two worlds).
     """
+    with executor(workers=workers, scheduler=scheduler) as tasks:
+        return _simulate(config, Path(folder), tasks, progress)
+
+
+def _simulate(config: TrainingConfig, folder: Path, tasks: Executor, progress: bool) -> Path:
+    """:func:`simulate_sources` on an open executor."""
     from satpy_prenet.synthetic.archive import simulate_archive  # the simulator is only needed here
 
-    folder = Path(folder)
     section = config.simulate
     where = f"{config.source or 'training config'}: simulate"
     if set(section) != set(SIMULATE_KEYS):
@@ -77,7 +89,7 @@ def simulate_sources(config: TrainingConfig, folder: str | os.PathLike, *, progr
     started = time.perf_counter()
     archive = simulate_archive(folder, seed=int(section["seed"]), start=_time(section["start"], where),
                                end=_time(section["end"], where), platform=str(section["platform"]),
-                               progress=progress)
+                               progress=progress, executor=tasks)
     _write_state(marker, record, complete=True)
     LOG.info("simulated archive: %d AGRI, %d GMI, %d DPR, %d CLDAS files in %.0f s", len(archive.agri),
              len(archive.gmi), len(archive.dpr), len(archive.cldas), time.perf_counter() - started)
@@ -85,17 +97,29 @@ def simulate_sources(config: TrainingConfig, folder: str | os.PathLike, *, progr
 
 
 def build(config: TrainingConfig, sources: str | os.PathLike | Sources, data: str | os.PathLike, *,
-          progress: bool = True) -> BuildReport:
-    """Build (or resume building) the training stores from the files under ``sources``."""
+          progress: bool = True, workers: int | None = 0, scheduler: str | None = None) -> BuildReport:
+    """Build (or resume building) the training stores from the files under ``sources``.
+
+    ``workers`` and ``scheduler`` choose where the units are computed (:func:`satpy_prenet.parallel.executor`;
+    default: serially in this process); the stores are the same.
+    """
+    with executor(workers=workers, scheduler=scheduler) as tasks:
+        return _build(config, sources, data, tasks, progress)
+
+
+def _build(config: TrainingConfig, sources: str | os.PathLike | Sources, data: str | os.PathLike, tasks: Executor,
+           progress: bool) -> BuildReport:
+    """:func:`build` on an open executor."""
     found = sources if isinstance(sources, Sources) else discover_sources(sources)
-    report = build_datasets(found, data, build_config(config), progress=progress)
+    report = build_datasets(found, data, build_config(config), progress=progress, executor=tasks)
     LOG.info("datasets: %s (skipped: %s)", report.tiles, report.skipped)
     return report
 
 
 def run_all(config: TrainingConfig, workdir: str | os.PathLike, *, sources: str | os.PathLike | None = None,
             simulate: bool = False, heads: Sequence[str] = HEADS, resume: bool = False, device: str = "auto",
-            progress: bool = True, on_step: Callable[[str, float], None] | None = None) -> dict[str, Any]:
+            progress: bool = True, on_step: Callable[[str, float], None] | None = None, workers: int | None = 0,
+            scheduler: str | None = None) -> dict[str, Any]:
     """Run the whole training and return the bundle path and the time each step took.
 
     Args:
@@ -109,6 +133,8 @@ def run_all(config: TrainingConfig, workdir: str | os.PathLike, *, sources: str 
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         progress: Show progress bars.
         on_step: Called with each step's name and duration in seconds.
+        workers: Worker processes simulating and building (None: one per CPU; 0: serially in this process).
+        scheduler: Address of a running dask scheduler to simulate and build on instead (excludes ``workers``).
 
     Raises:
         ConfigError: If neither ``sources`` nor ``simulate`` is given.
@@ -133,10 +159,11 @@ def run_all(config: TrainingConfig, workdir: str | os.PathLike, *, sources: str 
             on_step(name, seconds[name])
         return result
 
-    if simulate:
-        timed("simulate", lambda: simulate_sources(config, sources, progress=progress))
     data = default_data(workdir)
-    timed("build", lambda: build(config, sources, data, progress=progress))
+    with executor(workers=workers, scheduler=scheduler) as tasks:  # closed before the training stages
+        if simulate:
+            timed("simulate", lambda: _simulate(config, sources, tasks, progress))
+        timed("build", lambda: _build(config, sources, data, tasks, progress))
     result: dict[str, Any] = {}
     for name in PIPELINE:
         result = timed(name, lambda name=name: run_stage(name, config, workdir, data=data, heads=heads,

@@ -2,8 +2,9 @@
 """The stages by name and `run_stage`, the one entry the command line (and any pipeline) calls.
 
 Order of a full training: ``teacher`` -> ``distill`` -> ``adapt`` -> ``export`` (:data:`PIPELINE`); every training
-stage runs once per head. Outputs: ``<workdir>/checkpoints/<stage>-<head>/{last.pt,best.pt,metrics.jsonl}`` and
-``<workdir>/prenet-<preset>.safetensors``.
+stage runs once per head. ``direct`` fits the same student to Full-IPR alone, the baseline of the two stages
+(``export`` with ``source="direct"`` makes its bundle). Outputs:
+``<workdir>/checkpoints/<stage>-<head>/{last.pt,best.pt,metrics.jsonl}`` and ``<workdir>/prenet-<preset>.safetensors``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from satpy_prenet.training.adapt import train_adapt
 from satpy_prenet.training.common import StageRun
 from satpy_prenet.training.config import HEADS, TrainingConfig
+from satpy_prenet.training.direct import train_direct
 from satpy_prenet.training.distill import train_distill
 from satpy_prenet.training.distributed import init_distributed
 from satpy_prenet.training.export import export_bundle
@@ -30,9 +32,12 @@ TRAINERS: dict[str, Callable[[StageRun, str], FitResult]] = {
     "teacher": train_teacher,
     "distill": train_distill,
     "adapt": train_adapt,
+    "direct": train_direct,
 }
-#: Every stage, in the order a full training runs them.
+#: Every stage of PRE-Net, in the order a full training runs them.
 PIPELINE = ("teacher", "distill", "adapt", "export")
+#: Sources of an exported bundle: PRE-Net's adapted heads, or the direct fit's.
+EXPORT_SOURCES = ("adapt", "direct")
 
 
 def default_data(workdir: str | os.PathLike) -> Path:
@@ -42,17 +47,18 @@ def default_data(workdir: str | os.PathLike) -> Path:
 
 def run_stage(name: str, config: TrainingConfig, workdir: str | os.PathLike, *,
               data: str | os.PathLike | None = None, heads: Sequence[str] = HEADS, resume: bool = False,
-              device: str = "auto") -> dict[str, Any]:
+              device: str = "auto", source: str = "adapt") -> dict[str, Any]:
     """Run one stage.
 
     Args:
-        name: ``teacher``, ``distill``, ``adapt`` or ``export``.
+        name: ``teacher``, ``distill``, ``adapt``, ``direct`` or ``export``.
         config: The training configuration.
         workdir: Output folder.
         data: Dataset root (default ``<workdir>/datasets``).
         heads: Heads to train (training stages; export always takes both).
         resume: Continue every head from its ``last.pt``.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; under ``torchrun`` each process takes its local GPU.
+        source: The heads export makes the bundle of (``adapt`` or ``direct``).
 
     Returns:
         For a training stage, ``{head: FitResult}``; for export, ``{"bundle": path}``. Export is meant to run
@@ -62,8 +68,10 @@ def run_stage(name: str, config: TrainingConfig, workdir: str | os.PathLike, *,
     Raises:
         ValueError: For an unknown stage or head.
     """
-    if name not in PIPELINE:
-        raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(PIPELINE)}")
+    if name != "export" and name not in TRAINERS:
+        raise ValueError(f"unknown stage {name!r}; expected one of {', '.join([*TRAINERS, 'export'])}")
+    if source not in EXPORT_SOURCES:
+        raise ValueError(f"unknown export source {source!r}; expected one of {', '.join(EXPORT_SOURCES)}")
     unknown = [head for head in heads if head not in HEADS]
     if unknown:
         raise ValueError(f"unknown head(s) {', '.join(unknown)}; expected {', '.join(HEADS)}")
@@ -71,5 +79,5 @@ def run_stage(name: str, config: TrainingConfig, workdir: str | os.PathLike, *,
     run = StageRun(config=config, workdir=workdir, data=Path(data) if data else default_data(workdir),
                    context=init_distributed(device), resume=resume)
     if name == "export":
-        return {"bundle": export_bundle(run) if run.context.is_main else None}
+        return {"bundle": export_bundle(run, source) if run.context.is_main else None}
     return {head: TRAINERS[name](run, head) for head in heads}

@@ -9,8 +9,12 @@ tiles, at its nominal start). After each unit the tile count of every store is w
 half-written unit) and skips the finished units, so that an interrupted build resumes to exactly the stores an
 uninterrupted one writes. Units that missed a partner file are retried by the next run.
 
+The units can run in parallel (on dask.distributed, :mod:`satpy_prenet.parallel`): workers compute them, this process
+appends and commits them in the order above, so the stores and the record are those of a serial build.
+
 Modules: :mod:`.config` (settings, inputs, report), :mod:`.indexes` (source indexes, splits), :mod:`.progress`
-(commit record, resume), :mod:`.inputs` (shared inputs and caches), :mod:`.swath` and :mod:`.disc` (the units).
+(commit record, resume), :mod:`.inputs` (shared inputs and caches), :mod:`.swath` and :mod:`.disc` (the units),
+:mod:`.units` (a unit as a task).
 
 Skip or abort (see docs/training-data.md, "Builder behaviour"): a file that cannot be read as its product, or that
 is of the wrong satellite, aborts the build with a :class:`BuildError` (or the reader's
@@ -21,9 +25,12 @@ thinned. Missing partners and empty data skip the unit or tile with a logged WAR
 
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import xarray as xr
@@ -32,36 +39,40 @@ from tqdm import tqdm
 from satpy_prenet.channels import bands
 from satpy_prenet.data import collocation as col
 from satpy_prenet.data import stores
+from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD
+from satpy_prenet.parallel import Executor, SerialExecutor
 from satpy_prenet.training.builder.config import (
-    RAIN_THRESHOLD,
     BuildConfig,
     BuildError,
     BuildReport,
     Sources,
     discover_sources,
 )
-from satpy_prenet.training.builder.disc import disc_unit
 from satpy_prenet.training.builder.indexes import gpm_start, newest_by_granule
 from satpy_prenet.training.builder.inputs import Inputs
 from satpy_prenet.training.builder.progress import PROGRESS_FILE, Progress, counts
-from satpy_prenet.training.builder.swath import swath_unit
 from satpy_prenet.training.builder.tiles import Unit
+from satpy_prenet.training.builder.units import UnitResult, UnitSpec, forget, run_unit
 
-__all__ = ["PROGRESS_FILE", "RAIN_THRESHOLD", "BuildConfig", "BuildError", "BuildReport", "Sources",
+__all__ = ["PROGRESS_FILE", "BuildConfig", "BuildError", "BuildReport", "Sources",
            "build_datasets", "discover_sources"]
 
 LOG = logging.getLogger(__name__)
 
 
 def build_datasets(sources: Sources, root: str | Path, config: BuildConfig | None = None, *,
-                   progress: bool = True) -> BuildReport:
+                   progress: bool = True, executor: Executor | None = None) -> BuildReport:
     """Build (or resume building) the Swath-MPR and Full-IPR stores under ``root``.
+
+    The executor's tasks compute the units (a few ahead of the one being written); this process appends them to the
+    stores and commits them in time order, so the stores and the commit record are those of a serial build.
 
     Args:
         sources: The input files (:func:`discover_sources`).
         root: Dataset root; stores go to ``<root>/<kind>/<split>.zarr``.
         config: Build settings (default :class:`BuildConfig`).
         progress: Show a tqdm progress bar over the source units.
+        executor: Runs the units (:func:`satpy_prenet.parallel.executor`); default: serially in this process.
 
     Returns:
         What the build did.
@@ -73,6 +84,7 @@ def build_datasets(sources: Sources, root: str | Path, config: BuildConfig | Non
     """
     started = time.monotonic()
     config = config or BuildConfig()
+    executor = executor or SerialExecutor()
     report, root = BuildReport(), Path(root)
     inputs = Inputs(sources, config, report, set())
     attrs = {"ir_wavelengths_um": [band.wavelength for band in bands(config.bands)],
@@ -81,15 +93,22 @@ def build_datasets(sources: Sources, root: str | Path, config: BuildConfig | Non
     record = Progress(root, {"config": config.to_dict(), "split_boundaries": attrs["split_boundaries"]})
     inputs.simulation.update(record.simulation)
     units = _units(inputs, sources)
-    for unit_id, run in tqdm(units, desc="building training tiles", unit="source", disable=not progress):
-        if record.finished(unit_id):
-            report.units_resumed += 1
-            continue
-        written = record.written(unit_id)
-        unit = run()
-        written |= _append(root, unit, written, attrs, report)
-        record.commit(unit_id, unit.missing, written, inputs.simulation)
-        report.units_done += 1
+    todo = [(unit_id, spec) for unit_id, spec in units if not record.finished(unit_id)]
+    report.units_resumed = len(units) - len(todo)
+    token = uuid.uuid4().hex
+    results = _ahead(executor, [(token, sources, config, spec) for _, spec in todo])
+    try:
+        for (unit_id, _), result in tqdm(zip(todo, results, strict=True), total=len(todo),
+                                         desc="building training tiles", unit="source", disable=not progress):
+            for reason, count in result.skipped.items():
+                report.skip(reason, count)
+            inputs.simulation.update(result.simulation)
+            written = record.written(unit_id)
+            written |= _append(root, result.unit, written, attrs, report)
+            record.commit(unit_id, result.unit.missing, written, inputs.simulation)
+            report.units_done += 1
+    finally:
+        forget(token)
     _mark_simulated(root, inputs.simulation)
     report.tiles = counts(root)
     report.seconds = time.monotonic() - started
@@ -97,15 +116,24 @@ def build_datasets(sources: Sources, root: str | Path, config: BuildConfig | Non
     return report
 
 
-def _units(inputs: Inputs, sources: Sources) -> list[tuple[str, Callable[[], Unit]]]:
-    """The source units (id, run) in time order: DPR granules at their start, AGRI files at their nominal start."""
+def _ahead(executor: Executor, calls: list[tuple]) -> Iterator[UnitResult]:
+    """The results of :func:`run_unit` for each call, in order, with ``executor.ahead`` more tasks submitted."""
+    calls_left = iter(calls)
+    pending = collections.deque(executor.submit(run_unit, *args)
+                                for args in itertools.islice(calls_left, executor.ahead + 1))
+    while pending:
+        yield pending.popleft().result()
+        pending.extend(executor.submit(run_unit, *args) for args in itertools.islice(calls_left, 1))
+
+
+def _units(inputs: Inputs, sources: Sources) -> list[tuple[str, UnitSpec]]:
+    """The source units (id, spec) in time order: DPR granules at their start, AGRI files at their nominal start."""
     gmi = newest_by_granule(sources.gmi)
-    units = [(gpm_start(path), f"swath:{path.name}", lambda path=path, granule=granule:
-              swath_unit(inputs, path, gmi.get(granule)))
+    units = [(gpm_start(path), f"swath:{path.name}", UnitSpec("swath", path, gmi.get(granule)))
              for granule, path in newest_by_granule(sources.dpr).items()]
-    units += [(name.start_time, f"disc:{path.name}", lambda path=path: disc_unit(inputs, path))
+    units += [(name.start_time, f"disc:{path.name}", UnitSpec("disc", path))
               for path, name in inputs.agri_names.items()]
-    return [(unit_id, run) for _, unit_id, run in sorted(units, key=lambda item: item[:2])]
+    return [(unit_id, spec) for _, unit_id, spec in sorted(units, key=lambda item: item[:2])]
 
 
 def _append(root: Path, unit: Unit, written: set[str], attrs: dict, report: BuildReport) -> set[str]:

@@ -13,9 +13,6 @@ from pathlib import Path
 from satpy_prenet.channels import PAPER_BANDS, bands
 from satpy_prenet.data.errors import SourceFileError
 
-#: Rain / no-rain threshold of the labels (mm/h, inclusive), as in the paper.
-RAIN_THRESHOLD = 0.1
-
 _AGRI_GLOB = "FY4*-_AGRI--_N_*_L1-_FDI-_MULT_*_4000M_*.HDF"
 _GMI_GLOB = "1C.GPM.GMI.*.HDF5"
 _DPR_GLOB = "2A.GPM.DPR.*.HDF5"

@@ -3,7 +3,9 @@
 
 AGRI files are opened lazily (satpy, nothing computed): a swath tile reads only the bounding box of its footprints'
 pixels, and the disc unit of a file computes its bands once. The last few lazy files, the last computed file and
-the last few label fields are cached; the build runs its units in time order, so the caches serve neighbours.
+the last few label fields are cached; the build runs its units in time order, so the caches serve neighbours. Every
+read, from a cache or not, notes the input's simulation text, so what a unit notes does not depend on the units run
+before it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from satpy_prenet.agri_files import AGRIFileError, inspect_agri_file
 from satpy_prenet.data import collocation as col
 from satpy_prenet.data.cldas import CLDASFileError, read_cldas_precipitation
 from satpy_prenet.data.elevation import elevation_info, read_elevation
-from satpy_prenet.training.builder.config import RAIN_THRESHOLD, BuildConfig, BuildError, BuildReport, Sources
+from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD
+from satpy_prenet.training.builder.config import BuildConfig, BuildError, BuildReport, Sources
 from satpy_prenet.training.builder.indexes import agri_name, cldas_index, gpm_start, split_boundaries
 
 LOG = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ class Inputs:
         self._lazy: collections.OrderedDict[Path, xr.DataArray] = collections.OrderedDict()
         self._computed: collections.OrderedDict[Path, np.ndarray | None] = collections.OrderedDict()
         self._label_cache: collections.OrderedDict[dt.datetime, xr.DataArray | None] = collections.OrderedDict()
+        self._cldas_notes: dict[Path, set[str]] = {}
         self._all_nan: set[Path] = set()
         if sources.elevation is None:
             if sources.dpr:
@@ -75,6 +79,7 @@ class Inputs:
         """An AGRI file's IR bands, lazy (nothing computed), with its area in ``attrs``."""
         if path in self._lazy:
             self._lazy.move_to_end(path)
+            self._note(self._lazy[path].attrs)
             return self._lazy[path]
         try:
             inspect_agri_file(path, self.config.bands)
@@ -123,19 +128,23 @@ class Inputs:
                 field = None
             else:
                 field = read_cldas_precipitation(path)
-                self._note_cldas(path)
             self._label_cache[data_time] = field
             while len(self._label_cache) > _LABELS:
                 self._label_cache.popitem(last=False)
+        if data_time in self.labels:
+            self._note_cldas(self.labels[data_time])
         return self._label_cache[data_time]
 
     def _note_cldas(self, path: Path) -> None:
         """Remember a CLDAS file's global ``simulation`` attribute (the CLDAS reader does not return it)."""
-        try:
-            with netCDF4.Dataset(path) as nc:
-                self.simulation.update(str(nc.getncattr(key)) for key in nc.ncattrs() if key.lower() == "simulation")
-        except OSError as err:
-            raise CLDASFileError(path, f"cannot be read as NetCDF, truncated or corrupt ({err})") from err
+        if path not in self._cldas_notes:
+            try:
+                with netCDF4.Dataset(path) as nc:
+                    self._cldas_notes[path] = {str(nc.getncattr(key)) for key in nc.ncattrs()
+                                               if key.lower() == "simulation"}
+            except OSError as err:
+                raise CLDASFileError(path, f"cannot be read as NetCDF, truncated or corrupt ({err})") from err
+        self.simulation.update(self._cldas_notes[path])
 
     def label_name(self, data_time: dt.datetime) -> str:
         """File name of the CLDAS field of a data time."""

@@ -1,0 +1,116 @@
+"""benchmarks/paper_tables.py on the tiny stores: every row of Tables 2-4 scored, Tables 5 and 7 by their functions,
+and a rerun that trains nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_training import tiny_config, write_stores  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_tables.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("paper_tables", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["paper_tables"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _logs(runs: Path) -> dict[str, float]:
+    return {str(path): path.stat().st_mtime_ns for path in sorted(runs.rglob("metrics.jsonl"))}
+
+
+def _tiny_yaml(path: Path) -> Path:
+    """The tests' tiny configuration, batches of 2 for every stage (the direct stage included)."""
+    document = tiny_config().to_dict()
+    for stage in ("teacher", "distill", "adapt", "direct"):
+        document[stage] = {**document[stage], "batch_size": 2, "optimizer": "adamw", "lr": 1e-3, "amp": False}
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread (tiny tensors; much faster than two on a busy machine), restored afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_paper_tables_smoke_and_resume(tmp_path, monkeypatch, one_thread):
+    tables = _script()
+    base = tmp_path / "base"
+    write_stores(base / "datasets")
+    config = _tiny_yaml(tmp_path / "tiny.yaml")
+    runs, results = tmp_path / "runs", tmp_path / "results" / "tables"
+    argv = ["--base", str(base), "--config", str(config), "--seeds", "0", "--tables", "2", "3", "4",
+            "--max-steps", "1", "--threads", "1", "--runs", str(runs), "--results", str(results)]
+
+    first = tables.main(argv)
+
+    document = json.loads(results.with_suffix(".json").read_text())
+    scores = document["scores"]
+    rows = {key for table in ("2", "3", "4") for _, key, _ in tables.TABLE_ROWS[table]}
+    assert len(rows) == 11
+    for key in [*rows, "teacher/swath"]:
+        assert math.isfinite(scores[f"seed0/{key}"]["csi"]), key
+    assert document["about"]["simulated"] is True
+    report = results.with_suffix(".md").read_text()
+    assert "simulated data" in report.splitlines()[2]
+    for table in ("2", "3", "4"):
+        assert tables.TABLE_TITLES[table] in report
+    assert "## Orderings" in report and ("held" in report or "did not hold" in report)
+    assert first["trained"] == 2 + 6 + 4 + 1  # teachers, Stage I variants, Stage II variants, direct
+    # every student, ablated or not, was distilled from the seed's one teacher
+    teacher = (runs / "seed0" / "teacher" / "checkpoints" / "teacher-classifier").resolve()
+    for variant in ("unet", "prenet"):
+        assert (runs / "seed0" / f"distill-{variant}" / "checkpoints" / "teacher-classifier").resolve() == teacher
+
+    logs = _logs(runs)
+    assert len(logs) == 13
+    again = tables.main(argv)
+    assert again["trained"] == 0
+    assert _logs(runs) == logs
+    assert json.loads(results.with_suffix(".json").read_text())["scores"] == scores
+    with pytest.raises(SystemExit, match="other settings"):  # other settings never mix with these results
+        tables.main([*argv, "--max-steps", "2"])
+
+    # Tables 5 and 7: their scoring on the tiny Full-IPR test store standing in for the unseen disc (three of the
+    # noise levels, one of each kind)
+    monkeypatch.setattr(tables, "NOISE", {level: tables.NOISE[level]
+                                          for level in ("clean", "additive 2 K", "multiplicative 2 %")})
+    from satpy_prenet.bundle import embedded_bundle_path
+
+    context = tables.Context(config=tables.load_config(config), base=base, runs=runs, device="cpu", results={},
+                             path=tmp_path / "products.json")
+    tables.reference_rows(context, ["5", "7"], base / "datasets")
+    products = context.results["scores"]
+    assert set(products["baselines/table5"]) == {"GPI", "auto-estimator", "threshold (tuned)", "trees (IR)"}
+    assert set(products["baselines/table7"]) == set(tables.NOISE)
+    bundle = {"PRE-Net (prenet+self)": embedded_bundle_path()}
+    seeded = {"seed0/table5": tables.table5_rows(bundle, base / "datasets"),
+              "seed0/table7": tables.table7_rows(bundle, base / "datasets", runs / "unseen-noise"),
+              "seed0/teacher/swath": scores["seed0/teacher/swath"]}
+    for level in tables.NOISE:
+        assert math.isfinite(seeded["seed0/table7"][level]["PRE-Net (prenet+self)"]["rmse"])
+    assert math.isfinite(seeded["seed0/table5"]["PRE-Net (prenet+self)"]["csi"])
+    markdown = "\n".join(tables.table5_markdown({**products, **seeded}, [0])
+                         + tables.table7_markdown({**products, **seeded}, [0])
+                         + tables.orderings_markdown({**products, **seeded}, [0]))
+    assert tables.TABLE_TITLES["5"] in markdown and tables.TABLE_TITLES["7"] in markdown
+    assert "PRE-Net above GPI (unseen disc): " in markdown and "not measured" not in markdown.split("Mean")[0].split(
+        "PRE-Net above")[1]
+    noisy = runs / "unseen-noise" / "additive-2-K" / "full_ipr" / "test.zarr"
+    assert noisy.is_dir()
