@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.nn.utils import get_total_norm
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
@@ -203,11 +204,11 @@ class Trainer:
         self.extras = extras or {}
         self.metric, self.higher = selection_metric(task.head, config.validation_metric)
         task.model.to(context.device)
+        trained = [(name, parameter) for name, parameter in task.model.named_parameters() if parameter.requires_grad]
+        self.parameters = [parameter for _, parameter in trained]
         self.groups: dict[str, list[nn.Parameter]] = defaultdict(list)
-        for name, parameter in task.model.named_parameters():
-            if parameter.requires_grad:
-                self.groups[parameter_group(name)].append(parameter)
-        self.parameters = [parameter for group in self.groups.values() for parameter in group]
+        for name, parameter in trained:
+            self.groups[parameter_group(name)].append(parameter)
         self.optimizer = make_optimizer(self.parameters, config)
         self.scheduler = make_scheduler(self.optimizer, config)
         cuda = context.device.type == "cuda"
@@ -332,13 +333,9 @@ class Trainer:
 
     def _gradient_norms(self) -> dict[str, Tensor]:
         """L2 norm of the (unscaled) gradients of each module group, keyed ``grad/<group>``."""
-        norms = {}
-        for group, parameters in self.groups.items():
-            grads = [parameter.grad.detach().float() for parameter in parameters if parameter.grad is not None]
-            norms[f"grad/{group}"] = (torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(grad)
-                                                                             for grad in grads]))
-                                      if grads else torch.zeros(()))
-        return norms
+        return {f"grad/{group}": get_total_norm([parameter.grad for parameter in parameters
+                                                 if parameter.grad is not None]).float().cpu()
+                for group, parameters in self.groups.items()}
 
     def _check_finite(self, loss: Tensor, epoch: int) -> None:
         """Raise on every process if the (unscaled) loss of any process is not finite, before the backward pass.
