@@ -65,7 +65,7 @@ from satpy_prenet.training.checkpoints import load_checkpoint
 from satpy_prenet.training.common import restore_weights, size_multiple, student_network, teacher_network
 from satpy_prenet.training.config import CONFIG_STAGES, HEADS, TrainingConfig, load_config
 from satpy_prenet.training.datasets import Normalisation, open_split
-from satpy_prenet.training.export import SOURCES
+from satpy_prenet.training.export import bundle_path
 from satpy_prenet.training.stages import run_stage
 from satpy_prenet.training.teacher import NORMALISATION_CACHE, teacher_inputs
 from satpy_prenet.training.trainer import data_loader
@@ -229,7 +229,7 @@ def _epoch_seconds(directory: Path) -> list[float]:
 def export(context: Context, key: str, config: TrainingConfig, workdir: Path, source: str) -> Path:
     """The bundle of ``source`` in ``workdir``, exported unless the results record it."""
     runs = context.results.setdefault("runs", {})
-    path = workdir / bundle_path_name(config, source)
+    path = bundle_path(workdir, config.model.preset, source)
     if key not in runs or not path.is_file():
         print(f"export {key}", flush=True)
         started = time.perf_counter()
@@ -238,11 +238,6 @@ def export(context: Context, key: str, config: TrainingConfig, workdir: Path, so
         context.trained += 1
         context.save()
     return path
-
-
-def bundle_path_name(config: TrainingConfig, source: str) -> str:
-    """File name of the bundle export writes for ``source`` (as `satpy_prenet.training.export.bundle_path`)."""
-    return f"{SOURCES[source][0]}-{config.model.preset}.safetensors"
 
 
 class SeedRuns:

@@ -30,17 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from paper_tables import checkpoint_scores  # the scorer of the paper's tables (this folder)
 
-from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR
-from satpy_prenet.training.adapt import adapted_network
-from satpy_prenet.training.checkpoints import load_checkpoint
-from satpy_prenet.training.common import restore_weights, size_multiple, student_network
 from satpy_prenet.training.config import TrainingConfig, load_config
-from satpy_prenet.training.datasets import Normalisation, open_split
 from satpy_prenet.training.report import summarise
 from satpy_prenet.training.stages import run_stage
-from satpy_prenet.training.trainer import data_loader
-from satpy_prenet.training.validation import ValidationScores
 
 RESULTS = Path(__file__).parent / "results" / "training_ablations"
 RUNS = Path(__file__).resolve().parents[1] / "build" / "ablations"
@@ -89,29 +83,7 @@ def run_variant(config: TrainingConfig, base: Path, stage: str, head: str, overr
             "first_loss": epochs[0]["train"]["loss"], "last_loss": epochs[-1]["train"]["loss"],
             "terms_first_epoch": epochs[0].get("terms"), "keep_fraction": [
                 record.get("masks", {}).get("keep_fraction") for record in epochs],
-            "test": test_scores(config, base, stage, head, result.directory / "best.pt")}
-
-
-@torch.no_grad()
-def test_scores(config: TrainingConfig, base: Path, stage: str, head: str, checkpoint: Path) -> dict[str, float]:
-    """Scores of the checkpoint's network on the test split of the stage's store."""
-    state = load_checkpoint(checkpoint, stage=stage, head=head)
-    model = config.model
-    if stage == "adapt":
-        network = adapted_network(model, config.adapt, head, load_checkpoint(
-            base / "checkpoints" / f"distill-{head}" / "best.pt", stage="distill", head=head), "distill")
-    else:
-        network = student_network(model, head)
-    restore_weights(network, state, checkpoint)
-    network.eval()
-    normalisation = Normalisation.from_dict(state["normalisation"])
-    kind = FULL_IPR if stage == "adapt" else SWATH_MPR
-    dataset = open_split(base / "datasets", kind, "test", bands=model.bands, normalisation=normalisation,
-                         size_multiple=size_multiple(model))
-    scores = ValidationScores(head, model.regressor_pixels)
-    for batch in data_loader(dataset, 8, num_workers=0, device=torch.device("cpu")):
-        scores.update(network(batch["ir"]).out.float(), batch["label"])
-    return scores.result()
+            "test": checkpoint_scores(config, base / "datasets", workdir, stage, head)}
 
 
 def summary_rows(results: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:

@@ -65,9 +65,9 @@ SOURCES = {"adapt": ("prenet", "PRE-Net: teacher, Swath-Distilling (Stage I), Fu
                                 "or adaptation (baseline)")}
 
 
-def bundle_path(run: StageRun, source: str = "adapt") -> Path:
+def bundle_path(workdir: Path, preset: str, source: str = "adapt") -> Path:
     """Where export writes the bundle: ``<workdir>/prenet-<preset>.safetensors`` (``direct-`` for the direct fit)."""
-    return run.workdir / f"{SOURCES[source][0]}-{run.config.model.preset}.safetensors"
+    return Path(workdir) / f"{SOURCES[source][0]}-{preset}.safetensors"
 
 
 def adapted_states(run: StageRun, source: str = "adapt") -> dict[str, dict[str, Any]]:
@@ -187,8 +187,8 @@ def export_bundle(run: StageRun, source: str = "adapt") -> Path:
     record = run.workdir / PIPELINE_RECORD
     if record.is_file():  # made by `satpy-prenet-train all`: how, and the time of each step
         provenance["pipeline"] = json.loads(record.read_text())
-    path = save_bundle(bundle_path(run, source), retriever.cpu(), purpose=purpose, provenance=_jsonable(provenance),
-                       half_precision=half)
+    path = save_bundle(bundle_path(run.workdir, model.preset, source), retriever.cpu(), purpose=purpose,
+                       provenance=_jsonable(provenance), half_precision=half)
     LOG.info("Wrote the %s bundle %s", purpose, path)
     return path
 
