@@ -6,7 +6,10 @@ build settings of etc/training/small.yaml (split boundaries from the default fra
 splits), both on one executor (:func:`satpy_prenet.parallel.executor`): ``workers`` single-threaded processes of a
 local dask cluster (0: serially in the benchmark process, without dask). The cluster's start is timed apart.
 
-    python benchmarks/archive_scaling.py [--days 1 3 10] [--workers 1 2] [--workdir DIR]
+    python benchmarks/archive_scaling.py [--days 1 3 10] [--workers 1 2] [--workdir DIR] [--keep]
+
+With ``--keep`` each cell's archive and stores stay in ``WORKDIR/days<D>-workers<W>`` (for the learning curves
+against archive size, benchmarks/learning_vs_size.py); without it they go to a temporary folder, removed afterwards.
 
 Results go to benchmarks/results/archive_scaling.json and .md; cells already in the JSON are skipped (delete a
 cell there to measure it again), so the benchmark can be run a subset at a time. Notes on the conditions of a run
@@ -64,9 +67,14 @@ def build_config() -> BuildConfig:
     return dataclasses.replace(BuildConfig.from_dict(section), validation_from=None, test_from=None)
 
 
-def measure(days: int, workers: int, workdir: Path) -> dict:
-    """Simulate and build one cell in a fresh folder under ``workdir`` (removed afterwards)."""
-    folder = Path(tempfile.mkdtemp(prefix=f"days{days}-workers{workers}-", dir=workdir))
+def measure(days: int, workers: int, workdir: Path, keep: bool = False) -> dict:
+    """Simulate and build one cell in a fresh folder under ``workdir`` (removed afterwards unless ``keep``)."""
+    if keep:
+        folder = workdir / f"days{days}-workers{workers}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix=f"days{days}-workers{workers}-", dir=workdir))
     try:
         started = time.perf_counter()
         with executor(workers=workers) as tasks:
@@ -85,7 +93,8 @@ def measure(days: int, workers: int, workdir: Path) -> dict:
                 "tiles": report.tiles, "load_1min_at_end": round(os.getloadavg()[0], 2),
                 "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def key(days: int, workers: int) -> str:
@@ -126,6 +135,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, nargs="+", default=list(DAYS))
     parser.add_argument("--workers", type=int, nargs="+", default=list(WORKERS))
     parser.add_argument("--workdir", type=Path, default=None, help="Folder for the archives (default: a temp dir).")
+    parser.add_argument("--keep", action="store_true", help="Keep each cell's archive and stores under --workdir.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s %(name)s] %(message)s")
     RESULTS.mkdir(exist_ok=True)
@@ -140,7 +150,7 @@ def main() -> None:
                 LOG.info("%s already measured", key(days, workers))
                 continue
             LOG.info("measuring %s", key(days, workers))
-            results["cells"][key(days, workers)] = cell = measure(days, workers, workdir)
+            results["cells"][key(days, workers)] = cell = measure(days, workers, workdir, keep=args.keep)
             LOG.info("%s", cell)
             json_path.write_text(json.dumps(results, indent=1, sort_keys=True))
             write_markdown(results, RESULTS / "archive_scaling.md")

@@ -11,7 +11,7 @@ by ``make bundle``). Settings: ``--config`` (default ``etc/training/tables.yaml`
 
 Per seed:
 
-* ``teacher``: both teacher heads (``seed<N>/teacher``).
+* ``teacher``: the teacher classifier, and the regressor when Table 5 or 7 is asked for (``seed<N>/teacher``).
 * Stage I variants (classifier head; scored on the Swath-MPR ``test`` split: CSI / POD / FAR of P(rain) >= 0.5 with
   `ValidationScores`): ``unet`` (rmkd and dawe off, lambda_kd = gamma_rec = 0: the IR-only UNet), ``kd`` (rmkd and
   dawe off, feature KD on), ``mkd`` (rmkd on with n_splits = 1, dawe off), ``rmkd`` (rmkd on, dawe off), ``dawe``
@@ -262,17 +262,22 @@ class SeedRuns:
         return f"seed{self.seed}/{name}"
 
     def teacher(self) -> Path:
-        """The teachers (both heads) of this seed."""
+        """The teachers of this seed: the classifier, and the regressor where the bundles need one."""
         workdir = self.folder / "teacher"
-        train(self.context, self.key("teacher"), "teacher", self.config, workdir, HEADS)
+        train(self.context, self.key("teacher"), "teacher", self.config, workdir, self.heads)
         return workdir
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The heads of the runs that feed bundles: both when Tables 5 or 7 are asked for, else the classifier."""
+        return HEADS if self.both_heads else ("classifier",)
 
     def stage_one(self, variant: str) -> tuple[Path, TrainingConfig]:
         """The Stage I student of ``variant``: its folder and configuration."""
         architecture, changes = STAGE_I[variant]
         config = variant_config(self.config, architecture, "distill", changes)
         workdir = self.folder / f"distill-{variant}"
-        heads = HEADS if variant == "prenet" and self.both_heads else ("classifier",)
+        heads = self.heads if variant == "prenet" else ("classifier",)
         teacher = self.teacher()
         for head in heads:
             _link(workdir / "checkpoints" / f"teacher-{head}", teacher / "checkpoints" / f"teacher-{head}")
@@ -288,7 +293,7 @@ class SeedRuns:
         upstream, config = self.stage_one(student)
         config = dataclasses.replace(config, adapt=dataclasses.replace(config.adapt, **changes))
         workdir = self.folder / f"adapt-{variant.replace('+', '-')}"
-        heads = HEADS if variant == "prenet+self" and self.both_heads else ("classifier",)
+        heads = self.heads if variant == "prenet+self" else ("classifier",)
         for name in [f"{stage}-{head}" for stage in ("teacher", "distill") for head in heads] + [NORMALISATION_CACHE]:
             _link(workdir / "checkpoints" / name, upstream / "checkpoints" / name)
         train(self.context, self.key(f"adapt-{variant}"), "adapt", config, workdir, heads)
@@ -299,7 +304,7 @@ class SeedRuns:
         teacher = self.teacher()
         workdir = self.folder / "direct"
         _link(workdir / "checkpoints" / NORMALISATION_CACHE, teacher / "checkpoints" / NORMALISATION_CACHE)
-        heads = HEADS if self.both_heads else ("classifier",)
+        heads = self.heads
         train(self.context, self.key("direct"), "direct", self.config, workdir, heads)
         return workdir, self.config
 

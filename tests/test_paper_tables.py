@@ -20,10 +20,11 @@ from test_training import tiny_config, write_stores  # noqa: E402
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_tables.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("paper_tables", SCRIPT)
+def _script(name: str = "paper_tables"):
+    sys.path.insert(0, str(SCRIPT.parent))  # the benchmarks import each other
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
-    sys.modules["paper_tables"] = module  # dataclasses look their module up
+    sys.modules[name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -72,14 +73,14 @@ def test_paper_tables_smoke_and_resume(tmp_path, monkeypatch, one_thread):
     for table in ("2", "3", "4"):
         assert tables.TABLE_TITLES[table] in report
     assert "## Orderings" in report and ("held" in report or "did not hold" in report)
-    assert first["trained"] == 2 + 6 + 4 + 1  # teachers, Stage I variants, Stage II variants, direct
+    assert first["trained"] == 1 + 6 + 4 + 1  # teacher classifier, Stage I variants, Stage II variants, direct
     # every student, ablated or not, was distilled from the seed's one teacher
     teacher = (runs / "seed0" / "teacher" / "checkpoints" / "teacher-classifier").resolve()
     for variant in ("unet", "prenet"):
         assert (runs / "seed0" / f"distill-{variant}" / "checkpoints" / "teacher-classifier").resolve() == teacher
 
     logs = _logs(runs)
-    assert len(logs) == 13
+    assert len(logs) == 12
     again = tables.main(argv)
     assert again["trained"] == 0
     assert _logs(runs) == logs
@@ -114,3 +115,31 @@ def test_paper_tables_smoke_and_resume(tmp_path, monkeypatch, one_thread):
         "PRE-Net above")[1]
     noisy = runs / "unseen-noise" / "additive-2-K" / "full_ipr" / "test.zarr"
     assert noisy.is_dir()
+
+
+def test_learning_vs_size_scores_every_base_on_one_test_split(tmp_path, one_thread):
+    study = _script("learning_vs_size")
+    bases = [tmp_path / "short", tmp_path / "long"]
+    for base in bases:
+        write_stores(base / "datasets")
+    config = _tiny_yaml(tmp_path / "tiny.yaml")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    argv = ["--bases", *map(str, bases), "--config", str(config), "--seeds", "0", "--runs", str(runs),
+            "--results", str(results)]
+
+    study.main(argv)
+
+    for base in bases:
+        document = json.loads((results / f"{base.name}.json").read_text())
+        assert document["test"] == str(bases[-1]) and document["simulated"] is True
+        assert document["tiles"]["train"] > 0
+        for kind in ("teacher", "unet", "prenet"):
+            run = document["scores"][f"seed0/{kind}"]
+            assert math.isfinite(run["csi"]), (base.name, kind)
+            assert run["curve"]["best_epoch"] == 1 and len(run["curve"]["validation_csi"]) == 1
+    report = (results / "learning_vs_size.md").read_text()
+    assert "| short: prenet |" in report and "| long: teacher |" in report
+    logs = _logs(runs)
+    assert len(logs) == 6
+    study.main(argv)  # resumed: nothing trained again
+    assert _logs(runs) == logs
