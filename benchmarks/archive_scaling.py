@@ -31,11 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from satpy_prenet.parallel import executor
 from satpy_prenet.synthetic.archive import simulate_archive
 from satpy_prenet.training.builder import BuildConfig, build_datasets, discover_sources
+from satpy_prenet.training.config import load_config
+from satpy_prenet.training.pipeline import build_config as build_settings
 
 LOG = logging.getLogger("archive_scaling")
 
@@ -62,9 +62,7 @@ def machine() -> dict:
 
 def build_config() -> BuildConfig:
     """The build section of etc/training/small.yaml with its model bands, split by the default fractions."""
-    config = yaml.safe_load(SMALL.read_text())
-    section = {**config["build"], "bands": config["model"]["bands"]}
-    return dataclasses.replace(BuildConfig.from_dict(section), validation_from=None, test_from=None)
+    return dataclasses.replace(build_settings(load_config(SMALL)), validation_from=None, test_from=None)
 
 
 def measure(days: int, workers: int, workdir: Path, keep: bool = False) -> dict:

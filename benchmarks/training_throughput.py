@@ -107,9 +107,9 @@ def benchmark_config(path: Path, *, steps_per_epoch: int, batch_size: int | None
 
 def tile_sizes(config) -> tuple[int, int]:
     """Scans per swath tile and side of a disc tile, from the configuration's build section."""
-    from satpy_prenet.training.builder import BuildConfig
+    from satpy_prenet.training.pipeline import build_config
 
-    build = BuildConfig.from_dict(config.build)
+    build = build_config(config)
     return build.swath_tile_scans, build.disc_tile_size
 
 

@@ -149,6 +149,21 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize(("section", "message"), [
+    ("build: {swath_tiles: 3}", r"bad.yaml: build: unknown build setting\(s\) \['swath_tiles'\]"),
+    ("simulate: {seed: 1, start: 2026-07-15, end: 2026-07-16}", "bad.yaml: simulate: needs exactly the keys"),
+    ("simulate: {seed: 1, start: '2026-07-15', end: yesterday, platform: FY-4A}",
+     "bad.yaml: simulate: 'yesterday' is not an ISO date"),
+    ("simulate: {seed: 1, start: '2026-07-16', end: '2026-07-15', platform: FY-4A}", "is not after start"),
+    ("simulate: {seed: one, start: '2026-07-15', end: '2026-07-16', platform: FY-4A}", "seed must be an integer"),
+])
+def test_config_checks_the_build_and_simulate_sections_at_load(tmp_path, section, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(section + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
 # --- losses ---------------------------------------------------------------------------------------------------
 
 
@@ -667,6 +682,7 @@ def test_normalisation_is_computed_in_one_pass_and_cached(data, tmp_path, monkey
 
     monkeypatch.setattr(datasets, "compute_normalisation", no_recomputation)
     assert datasets.cached_normalisation(cache, path, SWATH_MPR, bands=PAPER_BANDS[::-1]) == first
+    assert first.only("ir").stats == {"ir": first.stats["ir"]} and set(first.stats) > {"ir"}
     with pytest.raises(AssertionError, match="computed again"):  # other bands: another key
         datasets.cached_normalisation(cache, path, SWATH_MPR, bands=PAPER_BANDS)
 

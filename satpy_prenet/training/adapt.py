@@ -107,7 +107,7 @@ def train_adapt(run: StageRun, head: str) -> FitResult:
     """Adapt the distilled student of ``head``; writes ``<workdir>/checkpoints/adapt-<head>/``."""
     config, model = run.config.adapt, run.config.model
     distilled = load_stage_weights(run, "distill", head)
-    normalisation = Normalisation.from_dict({"ir": distilled["normalisation"]["ir"]})
+    normalisation = Normalisation.from_dict(distilled["normalisation"]).only("ir")
     options = {"bands": model.bands, "normalisation": normalisation, "size_multiple": size_multiple(model)}
     train_set = open_split(run.data, FULL_IPR, "train", **options)
     validation_set = open_split(run.data, FULL_IPR, "validation", **options)

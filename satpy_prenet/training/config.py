@@ -16,6 +16,7 @@ Every section rejects keys it does not know, so that a misspelt option fails lou
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -220,6 +221,61 @@ class StageConfig(_Section):
                  f"validation_metric must be one of {', '.join(VALIDATION_METRICS)}")])
 
 
+#: Keys of the ``simulate`` section, all required when the section is given.
+SIMULATE_KEYS = ("seed", "start", "end", "platform")
+
+
+def parse_time(value: Any, where: str) -> dt.datetime:
+    """A naive UTC datetime from an ISO string (or a datetime, as YAML may give)."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError as error:
+        raise ConfigError(f"{where}: {value!r} is not an ISO date and time") from error
+
+
+@dataclass(frozen=True)
+class SimulateSettings:
+    """The ``simulate`` section, parsed: the world's seed, the archive's time span and the satellite."""
+
+    seed: int
+    start: dt.datetime
+    end: dt.datetime
+    platform: str
+
+    @classmethod
+    def from_dict(cls, section: Mapping[str, Any], where: str) -> SimulateSettings:
+        """Parse and check the section.
+
+        Raises:
+            ConfigError: If a key is missing or unknown, a time is not ISO, the span is empty or the seed no integer.
+        """
+        if set(section) != set(SIMULATE_KEYS):
+            raise ConfigError(f"{where}: needs exactly the keys {', '.join(SIMULATE_KEYS)}, got {', '.join(section)}")
+        start, end = parse_time(section["start"], where), parse_time(section["end"], where)
+        if end <= start:
+            raise ConfigError(f"{where}: end {end:%Y-%m-%dT%H:%M} is not after start {start:%Y-%m-%dT%H:%M}")
+        if type(section["seed"]) is not int:
+            raise ConfigError(f"{where}: seed must be an integer, got {section['seed']!r}")
+        return cls(seed=section["seed"], start=start, end=end, platform=str(section["platform"]))
+
+
+def parse_build(section: Mapping[str, Any], model: ModelSection, where: str):
+    """The ``build`` section as the builder's ``BuildConfig``, with the model's bands unless it names its own.
+
+    Raises:
+        ConfigError: On an unknown key or an invalid value.
+    """
+    # imported here: the builder (xarray, satpy readers) is only needed where a build section is parsed
+    from satpy_prenet.training.builder.config import BuildConfig
+
+    try:
+        return BuildConfig.from_dict({"bands": list(model.bands), **section})
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {error}") from error
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainingConfig:
     """A whole training configuration.
@@ -262,10 +318,15 @@ class TrainingConfig:
         for raw in ("build", "simulate"):
             if not isinstance(data.get(raw) or {}, Mapping):
                 raise ConfigError(f"{where}: section {raw!r} must be a mapping")
+        model = ModelSection.from_dict(data.get("model"), where=f"{where}: model")
+        build, simulate = dict(data.get("build") or {}), dict(data.get("simulate") or {})
+        parse_build(build, model, f"{where}: build")  # checked now, not after hours of simulation
+        if simulate:
+            SimulateSettings.from_dict(simulate, f"{where}: simulate")
         return cls(
-            model=ModelSection.from_dict(data.get("model"), where=f"{where}: model"),
-            build=dict(data.get("build") or {}),
-            simulate=dict(data.get("simulate") or {}),
+            model=model,
+            build=build,
+            simulate=simulate,
             **{stage: StageConfig.from_dict(data.get(stage), where=f"{where}: {stage}") for stage in CONFIG_STAGES},
             source=Path(source) if source else None,
         )

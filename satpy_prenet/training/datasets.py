@@ -73,6 +73,10 @@ class Normalisation:
         return cls({name: (tuple(map(float, item["mean"])), tuple(map(float, item["std"])))
                     for name, item in data.items()})
 
+    def only(self, *names: str) -> Normalisation:
+        """The statistics of the variables ``names`` alone (e.g. the IR of a multimodal store for an IR student)."""
+        return Normalisation({name: self.stats[name] for name in names})
+
     def apply(self, name: str, values: np.ndarray) -> np.ndarray:
         """Normalise ``values`` (channels first) of variable ``name``; NaN and infinities become 0."""
         mean, std = (np.asarray(part, np.float32).reshape(-1, 1, 1) for part in self.stats[name])

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, store_path
 from satpy_prenet.training.common import StageRun, size_multiple, student_network
 from satpy_prenet.training.config import ModelSection
-from satpy_prenet.training.datasets import Normalisation, cached_normalisation, open_split
+from satpy_prenet.training.datasets import cached_normalisation, open_split
 from satpy_prenet.training.losses import task_loss
 from satpy_prenet.training.teacher import NORMALISATION_CACHE
 from satpy_prenet.training.trainer import FitResult, PlainTask, Trainer, seed_everything
@@ -57,7 +57,7 @@ def train_direct(run: StageRun, head: str) -> FitResult:
     statistics = cached_normalisation(run.workdir / "checkpoints" / NORMALISATION_CACHE,
                                       store_path(run.data, SWATH_MPR, "train"), SWATH_MPR, bands=model.bands,
                                       write=run.context.is_main)
-    normalisation = Normalisation.from_dict({"ir": statistics.to_dict()["ir"]})
+    normalisation = statistics.only("ir")
     options = {"bands": model.bands, "normalisation": normalisation, "size_multiple": size_multiple(model)}
     train_set = open_split(run.data, FULL_IPR, "train", **options)
     validation_set = open_split(run.data, FULL_IPR, "validation", **options)

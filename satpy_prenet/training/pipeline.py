@@ -18,7 +18,6 @@ The simulation and the build run their tasks in this process or on dask.distribu
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
@@ -30,26 +29,26 @@ from typing import Any
 from satpy_prenet.atomic import atomic_path
 from satpy_prenet.parallel import Executor, executor
 from satpy_prenet.training.builder import BuildConfig, BuildReport, Sources, build_datasets, discover_sources
-from satpy_prenet.training.config import HEADS, ConfigError, TrainingConfig
+from satpy_prenet.training.config import (
+    HEADS,
+    SIMULATE_KEYS,
+    ConfigError,
+    SimulateSettings,
+    TrainingConfig,
+    parse_build,
+)
 from satpy_prenet.training.export import PIPELINE_RECORD
 from satpy_prenet.training.stages import PIPELINE, default_data, run_stage
 
 LOG = logging.getLogger(__name__)
 
-#: Keys of the ``simulate`` section.
-SIMULATE_KEYS = ("seed", "start", "end", "platform")
 #: Kept in the archive folder: the ``simulate`` settings of its files, and whether all of them are on disk.
 ARCHIVE_STATE = "simulated-archive.json"
 
 
 def build_config(config: TrainingConfig) -> BuildConfig:
     """The builder's settings: the ``build`` section, with the model's bands unless the section names its own."""
-    section = dict(config.build)
-    section.setdefault("bands", list(config.model.bands))
-    try:
-        return BuildConfig.from_dict(section)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{config.source or 'training config'}: build: {error}") from error
+    return parse_build(config.build, config.model, f"{config.source or 'training config'}: build")
 
 
 def simulate_sources(config: TrainingConfig, folder: str | os.PathLike, *, progress: bool = True,
@@ -73,9 +72,7 @@ def _simulate(config: TrainingConfig, folder: Path, tasks: Executor, progress: b
     from satpy_prenet.synthetic.archive import simulate_archive  # the simulator is only needed here
 
     section = config.simulate
-    where = f"{config.source or 'training config'}: simulate"
-    if set(section) != set(SIMULATE_KEYS):
-        raise ConfigError(f"{where}: needs exactly the keys {', '.join(SIMULATE_KEYS)}, got {', '.join(section)}")
+    settings = SimulateSettings.from_dict(section, f"{config.source or 'training config'}: simulate")
     marker = folder / ARCHIVE_STATE
     record = {key: str(section[key]) for key in SIMULATE_KEYS}
     state = json.loads(marker.read_text()) if marker.is_file() else None
@@ -87,9 +84,8 @@ def _simulate(config: TrainingConfig, folder: Path, tasks: Executor, progress: b
         return folder
     _write_state(marker, record, complete=False)
     started = time.perf_counter()
-    archive = simulate_archive(folder, seed=int(section["seed"]), start=_time(section["start"], where),
-                               end=_time(section["end"], where), platform=str(section["platform"]),
-                               progress=progress, executor=tasks)
+    archive = simulate_archive(folder, seed=settings.seed, start=settings.start, end=settings.end,
+                               platform=settings.platform, progress=progress, executor=tasks)
     _write_state(marker, record, complete=True)
     LOG.info("simulated archive: %d AGRI, %d GMI, %d DPR, %d CLDAS files in %.0f s", len(archive.agri),
              len(archive.gmi), len(archive.dpr), len(archive.cldas), time.perf_counter() - started)
@@ -176,13 +172,3 @@ def _write_state(marker: Path, record: dict[str, str], *, complete: bool) -> Non
     marker.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(marker) as partial:
         Path(partial).write_text(json.dumps({"simulate": record, "complete": complete}))
-
-
-def _time(value: Any, where: str) -> dt.datetime:
-    """A naive UTC datetime from an ISO string (or a datetime, as YAML may give)."""
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    try:
-        return dt.datetime.fromisoformat(str(value))
-    except ValueError as error:
-        raise ConfigError(f"{where}: {value!r} is not an ISO date and time") from error
