@@ -25,7 +25,9 @@ Per seed:
   no training uses; built once under ``<runs>/unseen``), beside GPI, the auto-estimator, and the tuned threshold
   and per-pixel trees of `fit_baselines` on the base's Full-IPR train split (fitted once, ``<runs>/baselines``;
   these do not depend on the seed and are scored once); the teacher (classifier) on the Swath-MPR test split is
-  the upper reference. The paper's products (IMERG, PDIR, PERSIANN-CCS) are not available here.
+  the upper reference. Table 5 is scored twice: against the instantaneous rain at each pixel, and against the
+  CLDAS-like hourly label that the Full-IPR training tiles carry (``<runs>/unseen-hourly``, the CLDAS domain).
+  The paper's products (IMERG, PDIR, PERSIANN-CCS) are not available here.
 * Table 7: the ``prenet+self`` bundle and the trees on the unseen disc with Gaussian noise on the brightness
   temperatures: additive (sigma 0.5, 1, 2 K) and multiplicative (sigma 1 %, 2 %), written as noisy copies of the
   unseen store with a fixed noise seed; CSI and RMSE.
@@ -398,19 +400,21 @@ def noisy_store(source_root: Path, target_root: Path, kind: str, sigma: float, s
     return target_root
 
 
-def unseen_store(runs: Path) -> Path:
-    """The Full-IPR test store of the unseen simulated disc (:data:`UNSEEN`), built once under ``<runs>/unseen``."""
-    root = runs / "unseen"
+def unseen_store(runs: Path, label: str = "instantaneous") -> Path:
+    """The Full-IPR test store of the unseen simulated disc (:data:`UNSEEN`) with ``label`` (``instantaneous`` or
+    ``hourly``, see `disc_store`), built once under ``<runs>/unseen`` (``<runs>/unseen-hourly``)."""
+    root = runs / ("unseen" if label == "instantaneous" else f"unseen-{label}")
     marker = root / "complete.json"
-    if marker.is_file() and json.loads(marker.read_text()) == UNSEEN:
+    settings = {**UNSEEN, "label": label}
+    if marker.is_file() and json.loads(marker.read_text()) == settings:
         return root
     sys.path.insert(0, str(Path(__file__).parent))
     from unseen_disc_evaluation import disc_store
 
     shutil.rmtree(root, ignore_errors=True)
-    print(f"simulate the unseen disc {UNSEEN}", flush=True)
-    disc_store(root, UNSEEN["seed"], UNSEEN["platform"], dt.datetime.fromisoformat(UNSEEN["time"]))
-    marker.write_text(json.dumps(UNSEEN))
+    print(f"simulate the unseen disc {settings}", flush=True)
+    disc_store(root, UNSEEN["seed"], UNSEEN["platform"], dt.datetime.fromisoformat(UNSEEN["time"]), label)
+    marker.write_text(json.dumps(settings))
     return root
 
 
@@ -460,8 +464,9 @@ def score(context: Context, key: str, compute: Callable[[], Any]) -> Any:
 # --- one seed ----------------------------------------------------------------------------------------------------
 
 
-def run_seed(context: Context, runs: SeedRuns, tables: Sequence[str], unseen: Path | None) -> None:
-    """Train and score every row of ``tables`` for one seed."""
+def run_seed(context: Context, runs: SeedRuns, tables: Sequence[str], unseen: Path | None,
+             hourly: Path | None = None) -> None:
+    """Train and score every row of ``tables`` for one seed (Table 5 also on the ``hourly`` label's store)."""
     if set(tables) & {"2", "3", "5", "7"}:  # the upper reference of the orderings and of Table 5
         teacher = runs.teacher()
         score(context, runs.key("teacher/swath"),
@@ -484,17 +489,22 @@ def run_seed(context: Context, runs: SeedRuns, tables: Sequence[str], unseen: Pa
         bundles = runs.bundles()
         if "5" in tables:
             score(context, runs.key("table5"), lambda: table5_rows(bundles, unseen, context.device))
+            if hourly is not None:
+                score(context, runs.key("table5-hourly"), lambda: table5_rows(bundles, hourly, context.device))
         if "7" in tables:
             prenet = {"PRE-Net (prenet+self)": bundles["PRE-Net (prenet+self)"]}
             score(context, runs.key("table7"),
                   lambda: table7_rows(prenet, unseen, context.runs / "unseen-noise", context.device))
 
 
-def reference_rows(context: Context, tables: Sequence[str], unseen: Path) -> None:
-    """The seed-independent rows: the baselines on the unseen disc (Table 5) and the trees under noise (Table 7)."""
+def reference_rows(context: Context, tables: Sequence[str], unseen: Path, hourly: Path | None = None) -> None:
+    """The seed-independent rows: the baselines on the unseen disc (Table 5, also on the ``hourly`` label's store)
+    and the trees under noise (Table 7)."""
     methods = baselines(context)
     if "5" in tables:
         score(context, "baselines/table5", lambda: product_scores(unseen, methods, context.device))
+        if hourly is not None:
+            score(context, "baselines/table5-hourly", lambda: product_scores(hourly, methods, context.device))
     if "7" in tables:
         trees = {"trees (IR)": methods["trees (IR)"]}
         score(context, "baselines/table7", lambda: table7_rows(trees, unseen, context.runs / "unseen-noise",
@@ -538,26 +548,36 @@ def classifier_table(table: str, scores: dict[str, Any], seeds: Sequence[int]) -
 
 def table5_markdown(scores: dict[str, Any], seeds: Sequence[int]) -> list[str]:
     """Markdown of Table 5: the seed's bundles and the baselines on the unseen disc, the teacher on the swaths."""
-    header = "| method | " + " | ".join(name.upper() for name in PRODUCT_COLUMNS) + " | pixels | paper CSI |"
     lines = [f"## {TABLE_TITLES['5']}", "",
-             f"Unseen disc: world seed {UNSEEN['seed']}, {UNSEEN['platform']}, {UNSEEN['time']} UTC, 256 x 256 tiles, "
-             "label = the simulated instantaneous surface rain. Baselines do not depend on the seed: scored once "
-             f"(sd 0). Paper: {PAPER_PRODUCTS}.", "", header, "|---" * (len(PRODUCT_COLUMNS) + 3) + "|"]
-    names = [*{name for seed in seeds for name in (scores.get(f"seed{seed}/table5") or {})}]
-    for name in sorted(names):
-        cells = [mean_sd(_values(scores, seeds, "table5", [name, column])) for column in PRODUCT_COLUMNS]
-        pixels = _values(scores, seeds, "table5", [name, "n_pixels"])
-        paper = PAPER_TABLE5.get(name, {}).get("csi")
-        lines.append(f"| {name} | {' | '.join(cells)} | {int(_mean(pixels)) if pixels else '-'} | "
-                     f"{paper if paper is not None else '-'} |")
-    for name, row in (scores.get("baselines/table5") or {}).items():
-        cells = [f"{row[column]:.4f}" if row.get(column) is not None else "-" for column in PRODUCT_COLUMNS]
-        lines.append(f"| {name} | {' | '.join(cells)} | {row.get('n_pixels', '-')} | - |")
+             f"Unseen disc: world seed {UNSEEN['seed']}, {UNSEEN['platform']}, {UNSEEN['time']} UTC, 256 x 256 tiles. "
+             f"Baselines do not depend on the seed: scored once (sd 0). Paper: {PAPER_PRODUCTS}.", ""]
+    lines += _table5_rows(scores, seeds, "table5", "Label: the simulated instantaneous surface rain at each pixel.")
+    if any(f"seed{seed}/table5-hourly" in scores for seed in seeds):
+        lines += _table5_rows(scores, seeds, "table5-hourly",
+                              "Label: the CLDAS-like hourly rain of the hour (what the Full-IPR training tiles carry; "
+                              "simulated gauge-merging error), on the CLDAS domain only.")
     teacher = [mean_sd(_values(scores, seeds, "teacher/swath", [name])) for name in ("pod", "far", "csi")]
-    lines += ["", "Upper reference, on the Swath-MPR test split (not the disc): the multimodal teacher (classifier), "
+    lines += ["Upper reference, on the Swath-MPR test split (not the disc): the multimodal teacher (classifier), "
               f"POD {teacher[0]}, FAR {teacher[1]}, CSI {teacher[2]}; paper (Table 9) teacher CSI "
               f"{PAPER_TEACHER_CSI}.", ""]
     return lines
+
+
+def _table5_rows(scores: dict[str, Any], seeds: Sequence[int], key: str, label: str) -> list[str]:
+    """One Table 5 table: the seeds' bundles and the baselines scored under ``key``."""
+    header = "| method | " + " | ".join(name.upper() for name in PRODUCT_COLUMNS) + " | pixels | paper CSI |"
+    lines = [label, "", header, "|---" * (len(PRODUCT_COLUMNS) + 3) + "|"]
+    names = [*{name for seed in seeds for name in (scores.get(f"seed{seed}/{key}") or {})}]
+    for name in sorted(names):
+        cells = [mean_sd(_values(scores, seeds, key, [name, column])) for column in PRODUCT_COLUMNS]
+        pixels = _values(scores, seeds, key, [name, "n_pixels"])
+        paper = PAPER_TABLE5.get(name, {}).get("csi")
+        lines.append(f"| {name} | {' | '.join(cells)} | {int(_mean(pixels)) if pixels else '-'} | "
+                     f"{paper if paper is not None else '-'} |")
+    for name, row in (scores.get(f"baselines/{key}") or {}).items():
+        cells = [f"{row[column]:.4f}" if row.get(column) is not None else "-" for column in PRODUCT_COLUMNS]
+        lines.append(f"| {name} | {' | '.join(cells)} | {row.get('n_pixels', '-')} | - |")
+    return [*lines, ""]
 
 
 def table7_markdown(scores: dict[str, Any], seeds: Sequence[int]) -> list[str]:
@@ -606,6 +626,8 @@ def _orderings_of(scores: dict[str, Any], seeds: Sequence[int], baselines_row: d
                     [("self", csi("stage2/prenet+self")), ("rand", csi("stage2/prenet+rand")),
                      ("none", csi("stage2/prenet+none"))], strict=False)]
     prenet = csi("table5", ("PRE-Net (prenet+self)", "csi"))
+    lines.append(_check("PRE-Net above the direct fit (unseen disc)",
+                        [("PRE-Net", prenet), ("direct", csi("table5", ("direct fit (scratch)", "csi")))], strict=True))
     for name in ("GPI", "auto-estimator", "trees (IR)"):
         other = baselines_row.get(name, {}).get("csi")
         lines.append(_check(f"PRE-Net above {name} (unseen disc)",
@@ -693,11 +715,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
     tables = [table for table in TABLES if table in args.tables]
     products = "5" in tables or "7" in tables
     unseen = (args.unseen or unseen_store(args.runs)) if products else None
+    hourly = unseen_store(args.runs, "hourly") if "5" in tables and args.unseen is None else None
     if products:
-        reference_rows(context, tables, unseen)
+        reference_rows(context, tables, unseen, hourly)
     for seed in args.seeds:
         print(f"seed {seed}: tables {', '.join(tables)}", flush=True)
-        run_seed(context, SeedRuns(context, seed, args.max_steps, products), tables, unseen)
+        run_seed(context, SeedRuns(context, seed, args.max_steps, products), tables, unseen, hourly)
     context.save()
     write_markdown(context, args.results.with_suffix(".md"), args.seeds, tables)
     print(f"wrote {json_path} and {args.results.with_suffix('.md')} ({context.trained} new runs)", flush=True)

@@ -143,3 +143,23 @@ def test_learning_vs_size_scores_every_base_on_one_test_split(tmp_path, one_thre
     assert len(logs) == 6
     study.main(argv)  # resumed: nothing trained again
     assert _logs(runs) == logs
+
+
+def test_hourly_label_of_the_unseen_disc_is_the_label_of_the_hour():
+    import datetime as dt
+
+    import numpy as np
+
+    from satpy_prenet.synthetic import World
+
+    evaluation = _script("unseen_disc_evaluation")
+    world, hour, window = World(11), dt.datetime(2023, 7, 1, 6), (700, 956, 1300, 1556)
+    first = world.scene(hour, "FY-4A", window)
+    label = evaluation.hourly_label(world, first)
+    later = evaluation.hourly_label(world, world.scene(hour + dt.timedelta(minutes=30), "FY-4A", window))
+    np.testing.assert_array_equal(label, later)  # one label for every scan of the hour
+    rain = first.rain_rate
+    both = np.isfinite(label) & np.isfinite(rain)
+    assert both.mean() > 0.9
+    assert not np.allclose(label[both], rain[both])  # an hourly cell mean, not the scan's rain
+    assert np.corrcoef(label[both], rain[both])[0, 1] > 0.3
