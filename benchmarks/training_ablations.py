@@ -9,7 +9,8 @@ Studies:
 
 * ``loss_balance`` (Stage I): the paper's text (lambda_kd 0.2, gamma_rec 50), the reference release's weights (50 on
   KD, 0.2 on the reconstruction), and no teacher at all (both 0: the same student fitted to the labels alone);
-* ``masktune`` (Stage II): Self-MaskTune with the literal max rule, with the quantile rule, Rand- and Non-MaskTune;
+* ``masktune`` (Stage II): Self-MaskTune with the literal max rule, with the quantile rule (also with the batch-norm
+  statistics of Stage I frozen), Rand- and Non-MaskTune;
 * ``optimizer`` (Stage I): RMSprop at the paper's learning rate without and with the reference release's momentum,
   weight decay and clipping: does the training loss fall in a short run?
 
@@ -49,6 +50,8 @@ STUDIES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "masktune": ("adapt", {
         "self, max rule (rho 0.5)": {"masktune": "self", "masktune_rule": "max", "rho": 0.5},
         "self, quantile rule (rho 0.5)": {"masktune": "self", "masktune_rule": "quantile", "rho": 0.5},
+        "self, quantile rule, batch norm frozen": {"masktune": "self", "masktune_rule": "quantile", "rho": 0.5,
+                                                   "batchnorm_statistics": "frozen"},
         "rand (quantile rho 0.5)": {"masktune": "rand", "masktune_rule": "quantile", "rho": 0.5},
         "none": {"masktune": "none"},
     }),

@@ -399,6 +399,26 @@ def test_lora_trains_only_adapters_and_decoder_and_merges_exactly(pipeline, data
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("statistics", ["train", "frozen"])
+def test_stage_two_batchnorm_statistics_follow_the_setting(statistics):
+    from satpy_prenet.training.adapt import AdaptTask
+    from satpy_prenet.training.common import student_network
+    from satpy_prenet.training.lora import add_lora, base_network
+
+    config = tiny_config()
+    network = add_lora(student_network(config.model, "classifier"), rank=1, alpha=1.0)
+    task = AdaptTask("classifier", config.model, network, masktune=None, batchnorm_statistics=statistics)
+    task.set_train_mode(True)
+    decoder = base_network(network).ups
+    norms = [module for module in decoder.modules() if isinstance(module, torch.nn.BatchNorm2d)]
+    assert norms and decoder.training
+    before = [norm.running_mean.clone() for norm in norms]
+    network(torch.randn(2, len(config.model.bands), 32, 32) * 5 + 3)
+    moved = [not torch.equal(norm.running_mean, old) for norm, old in zip(norms, before, strict=True)]
+    assert all(not norm.training for norm in norms) == (statistics == "frozen")
+    assert any(moved) == (statistics == "train")
+
+
 def test_resume_equals_uninterrupted_run_and_masks_survive_workers(data, tmp_path):
     """Two adapt epochs (the second masked), straight vs one epoch + --resume with 2 DataLoader workers."""
     from satpy_prenet.training.checkpoints import CheckpointError, load_checkpoint

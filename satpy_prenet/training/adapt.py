@@ -55,15 +55,21 @@ class AdaptTask:
     stage = "adapt"
     loss_weights: dict[str, float] = {}
 
-    def __init__(self, head: str, model: ModelSection, network: nn.Module, masktune: MaskTune) -> None:
+    def __init__(self, head: str, model: ModelSection, network: nn.Module, masktune: MaskTune,
+                 batchnorm_statistics: str = "train") -> None:
         self.head = head
         self.regressor_pixels = model.regressor_pixels
         self.model = network
         self.masktune = masktune
+        self.batchnorm_statistics = batchnorm_statistics
 
     def set_train_mode(self, training: bool) -> None:
-        """Train the adapters, decoder and head; the frozen encoder stays in evaluation mode."""
+        """Train the adapters, decoder and head; keep the encoder (and, when frozen, batch norm) in evaluation mode."""
         set_train_mode(self.model, training)
+        if self.batchnorm_statistics == "frozen":
+            for module in self.model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
 
     def training_loss(self, network: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
         """Task loss with the epoch's MaskTune mask before the autoencoders; records the next epoch's masks."""
@@ -117,7 +123,7 @@ def train_adapt(run: StageRun, head: str) -> FitResult:
                         rule=config.masktune_rule, cell=student_config(model).mask_cell, seed=config.seed)
     extras = {"normalisation": normalisation.to_dict(), "model_section": model.to_dict(),
               "datasets": {"train": str(train_set.path), "validation": str(validation_set.path)}}
-    trainer = Trainer(AdaptTask(head, model, network, masktune), config, train_set=train_set,
-                      validation_set=validation_set, directory=run.directory("adapt", head), context=run.context,
-                      extras=extras)
+    task = AdaptTask(head, model, network, masktune, config.batchnorm_statistics)
+    trainer = Trainer(task, config, train_set=train_set, validation_set=validation_set,
+                      directory=run.directory("adapt", head), context=run.context, extras=extras)
     return trainer.fit(resume=run.resume)

@@ -38,6 +38,8 @@ OPTIMIZERS = ("rmsprop", "adamw")
 MASKTUNE_MODES = ("self", "rand", "none")
 #: How Self-MaskTune sets the loss from which a mask cell stays visible (masktune.py).
 MASKTUNE_RULES = ("quantile", "max")
+#: Whether Stage II's trained batch-norm layers follow the masked batches (``train``) or keep Stage I's (``frozen``).
+BATCHNORM_STATISTICS = ("train", "frozen")
 #: ``auto``: CSI at 0.1 mm/h for the classifier, RMSE on raining pixels for the regressor; ``loss``: the task loss.
 VALIDATION_METRICS = ("auto", "loss")
 #: Pixels the regressor's loss counts: ``rain`` (label >= 0.1 mm/h) or every ``valid`` label pixel.
@@ -157,6 +159,9 @@ class StageConfig(_Section):
             the sample's cells (so a fraction 1 - rho is kept); ``max``: when it reaches rho times the sample's
             largest cell loss (the paper's eq. 8-9 read literally; Stage II).
         rho: The quantile or the fraction of the maximum of ``masktune_rule`` (Stage II).
+        batchnorm_statistics: ``train``: the batch-norm layers of the trained decoder and head renormalise with the
+            (masked) batches and update their running statistics; ``frozen``: they keep the Stage I statistics, which
+            were gathered without MaskTune's masks, as at inference (Stage II).
         lora_rank: Rank of the LoRA adapters (Stage II).
         lora_alpha: LoRA scaling numerator (the update is scaled by lora_alpha / lora_rank).
         reinit_decoder: Re-initialise the Stage I decoder and head before Stage II instead of carrying them over.
@@ -185,6 +190,7 @@ class StageConfig(_Section):
     warmup_epochs: int = 1
     masktune_rule: str = "quantile"
     rho: float = 0.5
+    batchnorm_statistics: str = "train"
     lora_rank: int = 1
     lora_alpha: float = 1.0
     reinit_decoder: bool = False
@@ -207,6 +213,8 @@ class StageConfig(_Section):
                 (self.warmup_epochs >= 0, "warmup_epochs must not be negative"),
                 (self.masktune_rule in MASKTUNE_RULES, f"masktune_rule must be one of {', '.join(MASKTUNE_RULES)}"),
                 (0.0 <= self.rho <= 1.0, "rho must lie in [0, 1]"),
+                (self.batchnorm_statistics in BATCHNORM_STATISTICS,
+                 f"batchnorm_statistics must be one of {', '.join(BATCHNORM_STATISTICS)}"),
                 (self.lora_rank >= 1, "lora_rank must be at least 1"),
                 (self.lora_alpha > 0, "lora_alpha must be positive"),
                 (self.weight_decay >= 0, "weight_decay must not be negative"),
