@@ -112,10 +112,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=REPO / "etc" / "training" / "tables.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 where other jobs share the CPU)")
     parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the results")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     config = load_config(args.config)
     test = args.test or args.bases[-1]
     settings = {"config": str(args.config), "test": str(test), "test_tiles": store_tiles(test)["test"],

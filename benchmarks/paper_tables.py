@@ -19,7 +19,8 @@ Per seed:
   Table 2 = (RMKD, DAWE) rows xx: unet, vx: rmkd, xv: dawe, vv: prenet. Table 3 = unet, kd, mkd, rmkd.
 * Stage II / Table 4 (classifier; scored on the Full-IPR ``test`` split, same scores): ``scratch`` = the ``direct``
   stage (the student fitted on Full-IPR alone); ``kd+none`` = adapt with masktune none from the ``kd`` student;
-  ``prenet+none``, ``prenet+rand``, ``prenet+self`` = adapt from the ``prenet`` student.
+  ``prenet+none``, ``prenet+rand``, ``prenet+self`` = adapt from the ``prenet`` student. Each is also scored on
+  the unseen disc of Table 5, against both of its labels (``--stage2`` picks the rows to run).
 * Table 5: the bundles of ``prenet+self`` and of ``direct`` (both heads, ``run_stage("export", ...)``) scored with
   `evaluate_store` on an unseen simulated full disc (world seed 41, 2026-08-10 06:00 UTC, FY-4A: a seed and time
   no training uses; built once under ``<runs>/unseen``), beside GPI, the auto-estimator, and the tuned threshold
@@ -94,6 +95,8 @@ STAGE_II: dict[str, tuple[str, dict[str, Any]]] = {
     "prenet+rand": ("prenet", {"masktune": "rand"}),
     "prenet+self": ("prenet", {"masktune": "self"}),
 }
+#: The rows of Table 4.
+STAGE_II_ROWS = ("scratch", *STAGE_II)
 #: The rows of each table: (label, row key, the paper's CSI).
 TABLE_ROWS: dict[str, list[tuple[str, str, float | None]]] = {
     "2": [("RMKD × DAWE × (IR-only UNet)", "stage1/unet", 0.1831), ("RMKD ✓ DAWE ×", "stage1/rmkd", 0.3106),
@@ -112,8 +115,10 @@ TABLE_TITLES = {
     "5": "Table 5: products on an unseen simulated full disc",
     "7": "Table 7: robustness to noise on the brightness temperatures (unseen disc)",
 }
-#: The unseen disc of Tables 5 and 7: world seed, platform and time no training configuration uses.
+#: The unseen disc of Tables 4, 5 and 7: world seed, platform and time no training configuration uses.
 UNSEEN = {"seed": 41, "platform": "FY-4A", "time": "2026-08-10T06:00"}
+#: The labels the unseen disc is scored against (unseen_disc_evaluation.LABELS).
+UNSEEN_LABELS = ("instantaneous", "hourly")
 #: Table 7's perturbations: name -> (kind, sigma); additive in K, multiplicative as a fraction.
 NOISE: dict[str, tuple[str, float]] = {"clean": ("none", 0.0), "additive 0.5 K": ("additive", 0.5),
                                        "additive 1 K": ("additive", 1.0), "additive 2 K": ("additive", 2.0),
@@ -464,9 +469,14 @@ def score(context: Context, key: str, compute: Callable[[], Any]) -> Any:
 # --- one seed ----------------------------------------------------------------------------------------------------
 
 
-def run_seed(context: Context, runs: SeedRuns, tables: Sequence[str], unseen: Path | None,
-             hourly: Path | None = None) -> None:
-    """Train and score every row of ``tables`` for one seed (Table 5 also on the ``hourly`` label's store)."""
+def run_seed(context: Context, runs: SeedRuns, tables: Sequence[str], discs: dict[str, Path],
+             stage2: Sequence[str] = STAGE_II_ROWS) -> None:
+    """Train and score every row of ``tables`` for one seed (of Table 4, the ``stage2`` rows).
+
+    ``discs``: the unseen disc's stores by label (``instantaneous``, ``hourly``); Table 4's classifiers are scored on
+    each as well as on the Full-IPR test split, Table 5's bundles on each, Table 7 on the instantaneous one.
+    """
+    unseen, hourly = discs.get("instantaneous"), discs.get("hourly")
     if set(tables) & {"2", "3", "5", "7"}:  # the upper reference of the orderings and of Table 5
         teacher = runs.teacher()
         score(context, runs.key("teacher/swath"),
@@ -479,12 +489,13 @@ def run_seed(context: Context, runs: SeedRuns, tables: Sequence[str], unseen: Pa
               lambda config=config, workdir=workdir: checkpoint_scores(config, context.data, workdir, "distill",
                                                                        device=context.device))
     if "4" in tables:
-        for variant in ("scratch", *STAGE_II):
+        for variant in stage2:
             workdir, config = runs.stage_two(variant)
             stage = "direct" if variant == "scratch" else "adapt"
-            score(context, runs.key(f"stage2/{variant}"),
-                  lambda config=config, workdir=workdir, stage=stage: checkpoint_scores(
-                      config, context.data, workdir, stage, device=context.device))
+            for suffix, root in [("", context.data)] + [(f"/disc-{label}", disc) for label, disc in discs.items()]:
+                score(context, runs.key(f"stage2/{variant}{suffix}"),
+                      lambda config=config, workdir=workdir, stage=stage, root=root: checkpoint_scores(
+                          config, root, workdir, stage, device=context.device))
     if "5" in tables or "7" in tables:
         bundles = runs.bundles()
         if "5" in tables:
@@ -538,10 +549,15 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def classifier_table(table: str, scores: dict[str, Any], seeds: Sequence[int]) -> list[str]:
-    """Markdown of Table 2, 3 or 4: CSI, POD, FAR as mean ± sd over seeds beside the paper's CSI."""
-    lines = [f"## {TABLE_TITLES[table]}", "", "| row | CSI (ours) | POD | FAR | paper CSI |", "|---|---|---|---|---|"]
+    """Markdown of Table 2, 3 or 4: CSI, POD, FAR as mean ± sd over seeds beside the paper's CSI (Table 4: also the
+    CSI on the unseen disc against each label, where scored)."""
+    discs = [label for label in UNSEEN_LABELS
+             if any(key.endswith(f"/disc-{label}") for key in scores)] if table == "4" else []
+    header = "| row | CSI (ours) | POD | FAR | " + "".join(f"unseen disc CSI ({label}) | " for label in discs)
+    lines = [f"## {TABLE_TITLES[table]}", "", header + "paper CSI |", "|---" * (5 + len(discs)) + "|"]
     for label, key, paper in TABLE_ROWS[table]:
         cells = [mean_sd(_values(scores, seeds, key, [name])) for name in ("csi", "pod", "far")]
+        cells += [mean_sd(_values(scores, seeds, f"{key}/disc-{disc}", ["csi"])) for disc in discs]
         lines.append(f"| {label} | {' | '.join(cells)} | {paper:.4f} |")
     return [*lines, ""]
 
@@ -685,6 +701,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (on a CPU shared with other jobs, 1 can be several times faster)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap on steps per epoch (smoke runs)")
+    parser.add_argument("--stage2", nargs="+", choices=STAGE_II_ROWS, default=list(STAGE_II_ROWS),
+                        help="the rows of Table 4 to train and score (default: all)")
     parser.add_argument("--runs", type=Path, default=RUNS, help="folder of the runs")
     parser.add_argument("--results", type=Path, default=RESULTS, help="results path without suffix (.json, .md)")
     parser.add_argument("--unseen", type=Path, default=None,
@@ -714,13 +732,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
                       path=json_path)
     tables = [table for table in TABLES if table in args.tables]
     products = "5" in tables or "7" in tables
-    unseen = (args.unseen or unseen_store(args.runs)) if products else None
-    hourly = unseen_store(args.runs, "hourly") if "5" in tables and args.unseen is None else None
+    discs: dict[str, Path] = {}
+    if products or "4" in tables:
+        discs = ({"instantaneous": args.unseen} if args.unseen else
+                 {label: unseen_store(args.runs, label) for label in UNSEEN_LABELS})
     if products:
-        reference_rows(context, tables, unseen, hourly)
+        reference_rows(context, tables, discs["instantaneous"], discs.get("hourly"))
     for seed in args.seeds:
         print(f"seed {seed}: tables {', '.join(tables)}", flush=True)
-        run_seed(context, SeedRuns(context, seed, args.max_steps, products), tables, unseen, hourly)
+        run_seed(context, SeedRuns(context, seed, args.max_steps, products), tables, discs, args.stage2)
     context.save()
     write_markdown(context, args.results.with_suffix(".md"), args.seeds, tables)
     print(f"wrote {json_path} and {args.results.with_suffix('.md')} ({context.trained} new runs)", flush=True)
