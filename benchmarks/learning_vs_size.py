@@ -16,8 +16,12 @@ and whether it was the first. Scored: each run's best checkpoint on the Swath-MP
 the last base, the longest archive, whose test days come after every shorter archive's days), so that every size is
 scored on the same unseen swaths.
 
-    python benchmarks/learning_vs_size.py --bases build/scaling/days1 build/scaling/days3-workers2 \
-        build/scaling/days10-workers2 --seeds 0 1
+    python benchmarks/learning_vs_size.py --bases build/scaling/days1 build/scaling/days3 build/scaling/days10
+
+As measured: ``days3`` and ``days10`` are the kept 2-worker cells of archive_scaling.py; ``days1`` links the files
+of the 3-day archive's first day (AGRI slots to 2026-07-16 00:00, GPM passes starting on 2026-07-15, CLDAS hours to
+2026-07-16 01:00: the same file names as the 1-day archive of ``make bundle``) and is built with the same settings
+(``archive_scaling.build_config()``).
 
 Resumable (finished runs and scores are kept): results in ``benchmarks/results/learning_vs_size/<base name>.json``
 and ``learning_vs_size.md`` beside them, runs under ``build/learning-vs-size/<base name>/seed<N>/``.
