@@ -90,8 +90,8 @@ def write_markdown(documents: dict[str, dict[str, Any]], path: Path, seeds: Sequ
     """The results of every base as one table, then the validation curves."""
     first = next(iter(documents.values()))
     lines = ["# Learning against archive size (Stage I, simulated data)", "",
-             "**Simulated data, models trained on simulated data.** " + __doc__.split("\n\n")[2].replace("\n", " "),
-             "", f"Config `{first['config']}`; test split of `{first['test']}` ({first['test_tiles']} Swath-MPR "
+             "**Simulated data, models trained on simulated data.**", "", *__doc__.split("\n\n")[2:4], "",
+             f"Config `{first['config']}`; test split of `{first['test']}` ({first['test_tiles']} Swath-MPR "
              f"tiles); seeds {', '.join(map(str, seeds))}; CSI and POD of P(rain) >= 0.5 on that test split, mean ± "
              "sd over seeds.", "",
              "| base: run | training tiles | steps per epoch | best epoch per seed | peaked in epoch 1 | test CSI "
