@@ -21,12 +21,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from satpy_prenet.channels import PAPER_BANDS, bands
 from satpy_prenet.model.config import PRESETS, preset, require
+
+if TYPE_CHECKING:
+    from satpy_prenet.training.builder.config import BuildConfig
 
 #: The stages of PRE-Net's training, in the order they run.
 TRAINING_STAGES = ("teacher", "distill", "adapt")
@@ -269,7 +272,7 @@ class SimulateSettings:
         return cls(seed=section["seed"], start=start, end=end, platform=str(section["platform"]))
 
 
-def parse_build(section: Mapping[str, Any], model: ModelSection, where: str):
+def parse_build(section: Mapping[str, Any], model: ModelSection, where: str) -> BuildConfig:
     """The ``build`` section as the builder's ``BuildConfig``, with the model's bands unless it names its own.
 
     Raises:
