@@ -50,7 +50,6 @@ import json
 import math
 import shutil
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from unseen_disc_evaluation import LABELS, disc_store  # this folder
 
 from satpy_prenet.data.stores import FULL_IPR, SWATH_MPR, append_tiles, open_tiles, store_path
 from satpy_prenet.evaluation.baselines import THRESHOLD_FILE, TREES_FILE, fit_baselines
@@ -117,8 +117,8 @@ TABLE_TITLES = {
 }
 #: The unseen disc of Tables 4, 5 and 7: world seed, platform and time no training configuration uses.
 UNSEEN = {"seed": 41, "platform": "FY-4A", "time": "2026-08-10T06:00"}
-#: The labels the unseen disc is scored against (unseen_disc_evaluation.LABELS).
-UNSEEN_LABELS = ("instantaneous", "hourly")
+#: The labels the unseen disc is scored against.
+UNSEEN_LABELS = tuple(LABELS)
 #: Table 7's perturbations: name -> (kind, sigma); additive in K, multiplicative as a fraction.
 NOISE: dict[str, tuple[str, float]] = {"clean": ("none", 0.0), "additive 0.5 K": ("additive", 0.5),
                                        "additive 1 K": ("additive", 1.0), "additive 2 K": ("additive", 2.0),
@@ -413,9 +413,6 @@ def unseen_store(runs: Path, label: str = "instantaneous") -> Path:
     settings = {**UNSEEN, "label": label}
     if marker.is_file() and json.loads(marker.read_text()) == settings:
         return root
-    sys.path.insert(0, str(Path(__file__).parent))
-    from unseen_disc_evaluation import disc_store
-
     shutil.rmtree(root, ignore_errors=True)
     print(f"simulate the unseen disc {settings}", flush=True)
     disc_store(root, UNSEEN["seed"], UNSEEN["platform"], dt.datetime.fromisoformat(UNSEEN["time"]), label)
