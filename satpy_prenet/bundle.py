@@ -43,8 +43,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from satpy_prenet import channels
+from satpy_prenet.device import select_device
 from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD
-from satpy_prenet.inference import select_device
 
 LOG = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu", *,
     Args:
         path: The bundle file.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a `torch.device` (see
-            `satpy_prenet.inference.select_device`).
+            `satpy_prenet.device.select_device`).
         expected_sha256: If given, the tensors' SHA-256 the bundle must have.
 
     Raises:

@@ -48,7 +48,7 @@ class _PRENetCompositor(CompositeBase):
         """Build the product lazily from the infrared bands satpy loaded."""
         # torch is imported here, not at module level: satpy imports this module whenever it reads AGRI composites.
         from satpy_prenet.bundle import load_model_once, resolve_bundle_path
-        from satpy_prenet.inference import select_device
+        from satpy_prenet.device import select_device
 
         arrays = self.match_data_arrays([*projectables, *(optional_datasets or [])])
         if not arrays:

@@ -20,7 +20,7 @@ from satpy_prenet.agri_files import AGRIFileError, inspect_agri_file
 from satpy_prenet.bundle import BundleError, load_model_once, read_header, resolve_bundle_path
 from satpy_prenet.chain import as_utc
 from satpy_prenet.channels import READERS
-from satpy_prenet.inference import select_device
+from satpy_prenet.device import select_device
 
 LOG = logging.getLogger(__name__)
 

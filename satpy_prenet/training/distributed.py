@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from satpy_prenet.inference import select_device
+from satpy_prenet.device import select_device
 
 LOG = logging.getLogger(__name__)
 

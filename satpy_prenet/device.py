@@ -1,0 +1,72 @@
+# Copyright (c) 2026 satpy-prenet developers
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU General Public
+# License as published by the Free Software Foundation, either version 3 of the License, or (at your option) any later
+# version. See the LICENSE file.
+"""The torch device PRE-Net runs on: choosing it, naming it, its mixed precision and its process-wide lock."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import torch
+
+LOG = logging.getLogger(__name__)
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def select_device(requested: str | torch.device | None = "auto") -> torch.device:
+    """Choose the torch device to run on, and log the choice.
+
+    Args:
+        requested: ``auto`` (or None: the first GPU if CUDA is available, else the CPU), ``cpu``, ``cuda``,
+            ``cuda:N``, another torch device string, or a `torch.device`.
+
+    Returns:
+        The device. When CUDA is requested but not available, the CPU, with a logged warning.
+
+    Raises:
+        ValueError: If the string names no torch device, or ``cuda:N`` names a GPU that does not exist.
+    """
+    if requested is None or (isinstance(requested, str) and requested.strip().lower() == "auto"):
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        LOG.info("Running PRE-Net on %s (device 'auto')", describe(device))
+        return device
+    try:
+        device = torch.device(requested.strip().lower() if isinstance(requested, str) else requested)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"Unknown torch device {requested!r}; use auto, cpu, cuda or cuda:N") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            LOG.warning("CUDA device %r requested but CUDA is not available; running PRE-Net on the CPU",
+                        str(requested))
+            return torch.device("cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"CUDA device {device} requested but only {torch.cuda.device_count()} GPU(s) exist")
+    LOG.info("Running PRE-Net on %s", describe(device))
+    return device
+
+
+def describe(device: torch.device) -> str:
+    """The device's name for logs: ``cpu``, or ``cuda:N (GPU model)``."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"{device} ({torch.cuda.get_device_name(index)})"
+    return str(device)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type of inference on ``device``: bfloat16 (else float16) on CUDA, None on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def device_lock(device: torch.device) -> threading.Lock:
+    """The process-wide lock serialising forward passes on one device (each GPU, or the CPU)."""
+    name = f"cuda:{torch.cuda.current_device()}" if device.type == "cuda" and device.index is None else str(device)
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(name, threading.Lock())
