@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from satpy_prenet.inference.lazy import retrieve_dask
-from satpy_prenet.inference.tiling import TileGrid, blend_window
+from satpy_prenet.inference.tiling import TileGrid, blend_window, seam_contrast
 
 TILE, OVERLAP = 32, 8
 
@@ -137,3 +137,16 @@ def test_dask_task_names_follow_the_model_token():
     other = retrieve_dask(NumpyEngine(), bt, name_token="another model")
     assert first[0].name == second[0].name and first[1].name == second[1].name
     assert first[0].name != other[0].name
+
+
+def test_seam_contrast_sees_steps_at_tile_hand_overs_only():
+    grid = TileGrid(TILE, OVERLAP)
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0.0, 0.1, (200, 200))
+    assert 0.9 < seam_contrast(noise, grid) < 1.1
+    rows, cols = np.meshgrid(np.arange(200) // grid.stride, np.arange(200) // grid.stride, indexing="ij")
+    stepped = noise + 0.5 * ((rows + cols) % 2)  # each tile its own level
+    assert seam_contrast(stepped, grid) > 1.25
+    assert seam_contrast(stepped, grid, origin=(grid.stride // 2, grid.stride // 2)) < 1  # the steps lie elsewhere
+    with pytest.raises(ValueError, match="too few valid"):
+        seam_contrast(np.full((50, 50), np.nan), grid)

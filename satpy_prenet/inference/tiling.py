@@ -139,3 +139,27 @@ class TileGrid:
             blended = sums / weights
         blended[:, ~valid | (weights <= 0)] = np.nan
         return blended
+
+
+def seam_contrast(field: np.ndarray, grid: TileGrid, origin: tuple[int, int] = (0, 0)) -> float:
+    """How much more ``field`` (H, W) changes between neighbouring pixels where tiles hand over than elsewhere.
+
+    The mean absolute difference between neighbours (along rows and columns) whose pair straddles or lies in an
+    overlap zone of ``grid`` (``field[0, 0]`` is the image's pixel ``origin``), divided by the same mean over every
+    other neighbouring pair; pairs with a NaN are left out. About 1 when the tiling leaves no trace; seams raise it.
+    """
+    inside, outside = [], []
+    for axis in (0, 1):
+        steps = np.abs(np.diff(field, axis=axis))
+        position = (origin[axis] + np.arange(1, field.shape[axis])) % grid.stride  # of each pair's second pixel
+        zone = position <= grid.overlap
+        shape = [1, 1]
+        shape[axis] = -1
+        zone = np.broadcast_to(zone.reshape(shape), steps.shape)
+        finite = np.isfinite(steps)
+        inside.append(steps[zone & finite])
+        outside.append(steps[~zone & finite])
+    inside, outside = np.concatenate(inside), np.concatenate(outside)
+    if not inside.size or not outside.size or outside.mean() == 0:
+        raise ValueError("the field has too few valid neighbouring pixels inside and outside the tile overlaps")
+    return float(inside.mean() / outside.mean())
