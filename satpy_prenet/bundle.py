@@ -268,6 +268,24 @@ def read_header(path: str | os.PathLike) -> BundleHeader:
     return _parse_header(path, data)
 
 
+def read_tensors(path: str | os.PathLike, header: BundleHeader) -> dict[str, torch.Tensor]:
+    """Read a bundle's tensors (on the CPU) and check them against the SHA-256 its header records.
+
+    Raises:
+        BundleError: If the tensors cannot be read, or their SHA-256 is not the header's (a modified or corrupted
+            file).
+    """
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as error:
+        raise BundleError(f"{path}: cannot read the tensors, truncated or corrupt ({error})") from error
+    digest = tensors_sha256(tensors)
+    if digest != header.sha256:
+        raise BundleError(f"{path}: the tensors' sha256 {digest} differs from the header's {header.sha256}; "
+                          "the file was modified (tampered) or corrupted")
+    return tensors
+
+
 def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu", *,
                 expected_sha256: str | None = None) -> Bundle:
     """Load a bundle: validate the header, verify the tensors' SHA-256 and rebuild the model in eval mode.
@@ -291,14 +309,7 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu", *,
     header = read_header(path)
     if expected_sha256 is not None and expected_sha256.lower() != header.sha256:
         raise BundleError(f"{path}: sha256 {header.sha256} is not the expected {expected_sha256.lower()}")
-    try:
-        tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError) as error:
-        raise BundleError(f"{path}: cannot read the tensors, truncated or corrupt ({error})") from error
-    digest = tensors_sha256(tensors)
-    if digest != header.sha256:
-        raise BundleError(f"{path}: the tensors' sha256 {digest} differs from the header's {header.sha256}; "
-                          "the file was modified (tampered) or corrupted")
+    tensors = read_tensors(path, header)
     try:
         model = PrecipitationRetriever.from_config(header.model_config)
     except (TypeError, ValueError, KeyError) as error:
@@ -335,26 +346,33 @@ def embedded_bundle_path() -> Path:
     return Path(str(importlib.resources.files("satpy_prenet").joinpath("weights", DEMO_BUNDLE_NAME)))
 
 
-def resolve_bundle_path(option: str | os.PathLike | None = None) -> Path:
+def resolve_bundle_path(option: str | os.PathLike | None = None, *,
+                        option_name: str = "composite option 'weights'") -> Path:
     """Decide which bundle to use.
 
-    Order: ``option`` (the composite's YAML option ``weights``), satpy's config key ``prenet_weights`` (set in a
-    satpy config file, with ``satpy.config.set`` or through the environment variable ``SATPY_PRENET_WEIGHTS``; the
-    variable is also read directly, so a value set after satpy was imported counts), then the embedded demo bundle.
+    Order: ``option`` (the composite's YAML option ``weights``, or what ``option_name`` says), satpy's config key
+    ``prenet_weights`` (set in a satpy config file or with ``satpy.config.set``), the environment variable
+    ``SATPY_PRENET_WEIGHTS`` (which satpy also copies into that key), then the embedded demo bundle. Messages name
+    the setting the path came from.
 
     Raises:
-        BundleError: If the chosen file does not exist, or nothing is configured and the demo bundle is absent.
+        BundleError: If the chosen path does not exist or is not a file, or nothing is configured and the demo
+            bundle is absent.
     """
     import satpy
 
+    from_environment = os.environ.get(ENV_VAR)
+    configured = satpy.config.get(CONFIG_KEY, None)
     candidates = (
-        ("composite option 'weights'", option),
-        (f"satpy config {CONFIG_KEY!r}", satpy.config.get(CONFIG_KEY, None)),
-        (f"environment variable {ENV_VAR}", os.environ.get(ENV_VAR)),
+        (option_name, option),
+        (f"satpy config {CONFIG_KEY!r}", configured if str(configured) != from_environment else None),
+        (f"environment variable {ENV_VAR}", from_environment),
     )
     for source, value in candidates:
         if value not in (None, ""):
             path = Path(value).expanduser()
+            if path.is_dir():
+                raise BundleError(f"{path}: the {source} names a folder; give a weights bundle file (.safetensors)")
             if not path.is_file():
                 raise BundleError(f"{path}: weights bundle given by the {source} does not exist")
             _log_choice(path, source)

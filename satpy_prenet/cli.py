@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from satpy_prenet.cli_options import device_option
 from satpy_prenet.ground.cli import ground
 
 LOG = logging.getLogger("satpy_prenet")
@@ -30,21 +31,28 @@ def main(verbose: bool) -> None:
               help="Folder of the products.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Weights bundle (.safetensors); default: SATPY_PRENET_WEIGHTS, then the embedded demo bundle.")
-@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: auto).")
+@device_option(default=None, help="auto, cpu, cuda or cuda:N (default: auto).")
 def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, device: str | None) -> None:
     """Write the precipitation products of AGRI L1 FILES (NetCDF and PNG) to --out.
 
     Each file is processed on its own: a bad file is reported and the next one is still processed.
     """
-    from satpy_prenet.retrieve import retrieve_file
+    from satpy_prenet.bundle import resolve_bundle_path
+    from satpy_prenet.retrieve import make_output_folder, retrieve_file
 
+    try:  # problems common to every file are reported once
+        weights = resolve_bundle_path(weights, option_name="--weights option") if weights else None
+        make_output_folder(out_dir)
+    except (ValueError, OSError) as err:  # BundleError is a ValueError
+        raise click.ClickException(str(err)) from err
     failed = []
     for path in files:
         click.echo(f"{path}:")
         try:
             products = retrieve_file(path, out_dir, weights=weights, device=device, progress=sys.stdout.isatty())
         except Exception as err:  # one bad file must not stop the others; the message names the problem
-            LOG.error("%s: no products: %s", path, err)
+            message = str(err)
+            LOG.error("no products: %s", message if str(path) in message else f"{path}: {message}")
             LOG.debug("Traceback of the failure", exc_info=True)
             failed.append(path)
             continue
@@ -58,11 +66,15 @@ def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, devic
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the whole header as JSON.")
 def info(bundle: Path, as_json: bool) -> None:
-    """Show what a weights BUNDLE holds: purpose, bands, model configuration, provenance."""
-    from satpy_prenet.bundle import BundleError, read_header
+    """Show what a weights BUNDLE holds: purpose, bands, model configuration, provenance.
+
+    The tensors are checked against the header's SHA-256 first: a modified or corrupted bundle is an error.
+    """
+    from satpy_prenet.bundle import BundleError, read_header, read_tensors
 
     try:
         header = read_header(bundle)
+        read_tensors(bundle, header)
     except BundleError as err:
         raise click.ClickException(str(err)) from err
     if as_json:
@@ -86,7 +98,7 @@ def info(bundle: Path, as_json: bool) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder of the report (report.md, CSV tables, report.json, figures).")
 @click.option("--max-tiles", type=click.IntRange(min=1), default=None, help="Score only the first N tiles.")
-@click.option("--device", default="auto", show_default=True, help="Device of the PRE-Net bundles.")
+@device_option(help="Device of the PRE-Net bundles.")
 def evaluate(data_root: Path | None, split: str, methods: tuple[str, ...], products: tuple[Path, ...],
              references: tuple[Path, ...], out_dir: Path, max_tiles: int | None, device: str) -> None:
     """Compare retrievals with a reference and write a report (tables in the paper's columns, and figures).

@@ -31,14 +31,11 @@ def select_device(requested: str | torch.device | None = "auto") -> torch.device
     Raises:
         ValueError: If the string names no torch device, or ``cuda:N`` names a GPU that does not exist.
     """
-    if requested is None or (isinstance(requested, str) and requested.strip().lower() == "auto"):
+    device = parse_device(requested)
+    if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         LOG.info("Running PRE-Net on %s (device 'auto')", describe(device))
         return device
-    try:
-        device = torch.device(requested.strip().lower() if isinstance(requested, str) else requested)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"Unknown torch device {requested!r}; use auto, cpu, cuda or cuda:N") from error
     if device.type == "cuda":
         if not torch.cuda.is_available():
             LOG.warning("CUDA device %r requested but CUDA is not available; running PRE-Net on the CPU",
@@ -48,6 +45,20 @@ def select_device(requested: str | torch.device | None = "auto") -> torch.device
             raise ValueError(f"CUDA device {device} requested but only {torch.cuda.device_count()} GPU(s) exist")
     LOG.info("Running PRE-Net on %s", describe(device))
     return device
+
+
+def parse_device(requested: str | torch.device | None) -> torch.device | None:
+    """The torch device a setting names, or None for ``auto`` (or None); nothing is checked against the hardware.
+
+    Raises:
+        ValueError: If the string names no torch device.
+    """
+    if requested is None or (isinstance(requested, str) and requested.strip().lower() == "auto"):
+        return None
+    try:
+        return torch.device(requested.strip().lower() if isinstance(requested, str) else requested)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"Unknown torch device {requested!r}; use auto, cpu, cuda or cuda:N") from error
 
 
 def describe(device: torch.device) -> str:

@@ -39,6 +39,20 @@ class Products:
         return tuple(getattr(self, name) for name in self.__dataclass_fields__)
 
 
+def make_output_folder(out_dir: str | Path) -> Path:
+    """Create the products' folder if missing.
+
+    Raises:
+        OSError: Naming the folder, if it cannot be created or is not a folder.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"{out_dir}: cannot create the output folder ({error.strerror or error})") from error
+    return out_dir
+
+
 def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path | None = None,
                   device: str | None = None, progress: bool = False) -> Products:
     """Compute the PRE-Net products of AGRI file ``path`` and write them to ``out_dir``.
@@ -53,12 +67,12 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; default: the composite's option (``auto``).
         progress: Show a progress bar while computing.
     """
-    options = {key: value for key, value in (("prenet_weights", weights), ("prenet_device", device)) if value}
+    bundle = resolve_bundle_path(weights, option_name="--weights option") if weights else resolve_bundle_path()
+    options = {key: value for key, value in (("prenet_weights", str(bundle)), ("prenet_device", device)) if value}
     with satpy.config.set(**options):
-        header = read_header(resolve_bundle_path())
+        header = read_header(bundle)
         agri = inspect_agri_file(path, required_bands=header.bands)
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = make_output_folder(out_dir)
         scene = Scene(reader=agri.reader, filenames=[str(agri.path)])
         scene.load([*PRODUCTS, QUICKLOOK])
     missing = [name for name in (*PRODUCTS, QUICKLOOK) if name not in scene]

@@ -254,9 +254,17 @@ def test_resolution_order(choices, monkeypatch, caplog):
 def test_resolution_errors(choices, monkeypatch, tmp_path):
     with pytest.raises(BundleError, match="composite option"):
         resolve_bundle_path(tmp_path / "typo.safetensors")
-    monkeypatch.setenv("SATPY_PRENET_WEIGHTS", str(tmp_path / "gone.safetensors"))
+    with pytest.raises(BundleError, match="typo.safetensors: weights bundle given by the --weights option"):
+        resolve_bundle_path(tmp_path / "typo.safetensors", option_name="--weights option")
+    with pytest.raises(BundleError, match="names a folder"):
+        resolve_bundle_path(tmp_path)
+    gone = str(tmp_path / "gone.safetensors")
+    monkeypatch.setenv("SATPY_PRENET_WEIGHTS", gone)
     with pytest.raises(BundleError, match="gone.safetensors.*SATPY_PRENET_WEIGHTS"):
         resolve_bundle_path()
+    with satpy.config.set(prenet_weights=gone), pytest.raises(BundleError, match="SATPY_PRENET_WEIGHTS") as error:
+        resolve_bundle_path()  # satpy copies the variable into its config: still named as the variable
+    assert "satpy config" not in str(error.value)
     monkeypatch.delenv("SATPY_PRENET_WEIGHTS")
     monkeypatch.setattr(bundle_module, "embedded_bundle_path", lambda: tmp_path / "demo-small.safetensors")
     with pytest.raises(BundleError, match="embedded demo bundle is missing"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import struct
 
 import h5py
 import numpy as np
@@ -106,6 +107,21 @@ def test_retrieve_command_writes_products_and_goes_on_after_a_bad_file(agri_file
     assert image.size == (rate.shape[1], rate.shape[0])
 
 
+def test_retrieve_names_a_bad_weights_option_or_output_folder_once(tmp_path):
+    inputs = [str(tmp_path / name) for name in ("first.HDF", "second.HDF")]
+    result = CliRunner().invoke(main, ["retrieve", *inputs, "--out", str(tmp_path / "out"),
+                                       "--weights", str(tmp_path / "typo.safetensors")])
+    assert result.exit_code == 1
+    assert result.output.count("typo.safetensors: weights bundle given by the --weights option") == 1
+    assert "first.HDF" not in result.output and not (tmp_path / "out").exists()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(main, ["retrieve", *inputs, "--out", str(blocker / "products")])
+    assert result.exit_code == 1
+    assert f"{blocker / 'products'}: cannot create the output folder" in result.output
+    assert "first.HDF" not in result.output
+
+
 def test_info_command(demo_bundle):
     result = CliRunner().invoke(main, ["info", str(demo_bundle)])
     assert result.exit_code == 0, result.output
@@ -114,6 +130,18 @@ def test_info_command(demo_bundle):
     result = CliRunner().invoke(main, ["info", "--json", str(demo_bundle)])
     assert result.exit_code == 0
     assert '"purpose": "demo-synthetic"' in result.output
+
+
+def test_info_command_refuses_a_bundle_with_one_byte_flipped(demo_bundle, tmp_path):
+    raw = bytearray(demo_bundle.read_bytes())
+    (header_length,) = struct.unpack("<Q", raw[:8])
+    raw[8 + header_length + 1000] ^= 0xFF  # a byte of the tensors: the header still parses
+    tampered = tmp_path / "tampered.safetensors"
+    tampered.write_bytes(bytes(raw))
+    result = CliRunner().invoke(main, ["info", str(tampered)])
+    assert result.exit_code == 1
+    assert f"{tampered}: the tensors' sha256" in result.output and "tampered" in result.output
+    assert "demo-synthetic" not in result.output
 
 
 def test_info_command_on_a_broken_bundle(tmp_path):

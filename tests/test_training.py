@@ -498,6 +498,25 @@ def test_cli_reports_missing_inputs_and_mismatched_bands(pipeline, tmp_path):
     assert all(name in result.output for name in ("teacher", "distill", "adapt", "export"))
 
 
+def test_cli_refuses_an_unknown_device_and_an_empty_sources_folder(tmp_path):
+    from satpy_prenet.training.cli import main
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model: {preset: small}\n")
+    runner = CliRunner()
+    for command in (["teacher"], ["all", "--simulate"]):
+        result = runner.invoke(main, [*command, "--config", str(config), "--workdir", str(tmp_path / "w"),
+                                      "--device", "gpu"])
+        assert result.exit_code == 2 and "Unknown torch device 'gpu'" in result.output
+        assert not isinstance(result.exception, ValueError)
+    (tmp_path / "sources" / "empty-subfolder").mkdir(parents=True)
+    result = runner.invoke(main, ["build", "--config", str(config), "--sources", str(tmp_path / "sources"),
+                                  "--workdir", str(tmp_path / "w"), "--workers", "0"])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'sources'}: holds no AGRI L1 4 km, GMI 1C, DPR 2A or CLDAS file" in result.output
+    assert not (tmp_path / "w" / "datasets").exists()
+
+
 def test_config_rejects_negative_weights():
     for key, value in (("lora_alpha", 0), ("weight_decay", -1e-4), ("lambda_kd", -0.1), ("gamma_rec", -1)):
         with pytest.raises(ConfigError, match=f"{key} must"):

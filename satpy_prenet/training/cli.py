@@ -29,6 +29,7 @@ from typing import Any
 import click
 
 from satpy_prenet.bundle import BundleError
+from satpy_prenet.cli_options import device_option
 from satpy_prenet.data.errors import SourceFileError
 from satpy_prenet.data.stores import FULL_IPR, StoreError, store_path
 from satpy_prenet.evaluation.baselines import BaselineError, fit_baselines
@@ -64,7 +65,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Output folder: checkpoints/ and the bundle."),
         click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Dataset root with swath_mpr/ and full_ipr/ (default: WORKDIR/datasets)."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        device_option(),
         click.option("--resume", is_flag=True, help="Continue from the last checkpoint of each head."),
     ]
     for option in reversed(options):
@@ -157,7 +158,7 @@ def build_command(config_path: Path, sources: Path, workdir: Path, data: Path | 
               help="Work folder: archive/ (simulated), datasets/, checkpoints/ and the bundle.")
 @click.option("--sources", type=click.Path(file_okay=False, path_type=Path), default=None, help=_SOURCES_HELP)
 @click.option("--simulate", is_flag=True, help="Simulate the sources first (the config's `simulate` section).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option()
 @click.option("--resume", is_flag=True, help="Continue an interrupted run.")
 @click.option("--scheduler", default=None, help=_SCHEDULER_HELP)
 @click.option("--workers", type=click.IntRange(min=0), default=None, help=_WORKERS_HELP)

@@ -153,7 +153,7 @@ def discover_sources(folder: str | Path) -> Sources:
     (``*.tif`` that is not a CLDAS file). Hidden files (e.g. partial writes) are ignored.
 
     Raises:
-        BuildError: If the folder does not exist or holds more than one DEM.
+        BuildError: If the folder does not exist, holds none of these files, or holds more than one DEM.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -166,5 +166,9 @@ def discover_sources(folder: str | Path) -> Sources:
     if len(dems) > 1:
         raise BuildError(folder, f"holds {len(dems)} DEM GeoTIFFs ({', '.join(path.name for path in dems)}); "
                                  "keep one")
-    return Sources(agri=found(_AGRI_GLOB), gmi=found(_GMI_GLOB), dpr=found(_DPR_GLOB), cldas=found(_CLDAS_GLOB),
-                   elevation=dems[0] if dems else None)
+    sources = Sources(agri=found(_AGRI_GLOB), gmi=found(_GMI_GLOB), dpr=found(_DPR_GLOB), cldas=found(_CLDAS_GLOB),
+                      elevation=dems[0] if dems else None)
+    if not (sources.agri or sources.gmi or sources.dpr or sources.cldas):
+        raise BuildError(folder, "holds no AGRI L1 4 km, GMI 1C, DPR 2A or CLDAS file (searched recursively by the "
+                                 "products' real file names); nothing to build")
+    return sources
