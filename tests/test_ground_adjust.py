@@ -232,6 +232,18 @@ def test_match_gauges_on_the_disc_flags_space_outside_and_invalid_positions(tmp_
     assert sorted(observation.stations) == ["china", "nadir"]
 
 
+@pytest.mark.parametrize(("lon", "lat", "valid"), [(120.0, 21.0, False), (None, None, True)])
+def test_a_single_station_is_matched_or_flagged(tmp_path, lon, lat, valid):
+    """The simulator's gauge files hold one station: pyresample answers a single point with scalars."""
+    if lon is None:
+        centre = AREA.get_lonlat_from_array_coordinates(np.array([10]), np.array([20]))
+        lon, lat = float(centre[0][0]), float(centre[1][0])
+    gauges = read_gauges(_write_csv(tmp_path, [("one", lon, lat, f"{time}Z", 0.1) for time in SLOTS[:2]]))
+    matches = match_gauges(gauges, AREA)
+    assert list(matches["valid"].to_numpy()) == [valid]
+    assert (int(matches["row"][0]), int(matches["col"][0])) == ((20, 10) if valid else (-1, -1))
+
+
 def test_stations_off_the_grid_or_far_from_the_pixel_centre_are_flagged(tmp_path):
     centre_lon, centre_lat = AREA.get_lonlat_from_array_coordinates(np.array([10]), np.array([20]))
     points = {"centre": (centre_lon[0], centre_lat[0]), "offset": (centre_lon[0] + 0.02, centre_lat[0]),

@@ -3,6 +3,8 @@
 
 import datetime as dt
 import json
+import os
+import stat
 
 import numpy as np
 import pandas as pd
@@ -144,16 +146,92 @@ def test_adjust_and_validate_a_product(tmp_path):
     assert rmse["precipitation_rate_adjusted"] < 0.5 * rmse["precipitation_rate"]
 
 
-def test_adjust_without_usable_gauges_still_writes_the_product(tmp_path):
-    product = tmp_path / "product.nc"
-    _product(product, BIAS)
+@pytest.fixture(scope="module")
+def slot(tmp_path_factory):
+    """A product of the slot and its gauge file (12 stations on the image, one off it)."""
+    folder = tmp_path_factory.mktemp("slot")
+    area, truth = _product(folder / "product.nc", BIAS)
+    _gauges(folder / "gauges.csv", area, truth)
+    return folder / "product.nc", folder / "gauges.csv"
+
+
+def test_adjust_without_usable_gauges_still_writes_the_product(slot, tmp_path):
+    product, _ = slot
+    far = tmp_path / "far.csv"
+    pd.DataFrame([{"station": station, "lon": lon, "lat": 10.0, "mm": 1.0, "time": f"{time.isoformat()}Z"}
+                  for station, lon in (("FAR", -60.0), ("FARTHER", -70.0))
+                  for time in (SLOT - dt.timedelta(minutes=5), SLOT)]).to_csv(far, index=False)
     state = tmp_path / "adjust.json"
-    result = _run("adjust", product, "--gauges", tmp_path / "missing.csv", "--state", state,
-                  "--out", tmp_path / "adjusted.nc")
+    result = _run("adjust", product, "--gauges", far, "--state", state, "--out", tmp_path / "adjusted.nc")
     assert result.exit_code == 0, result.output
-    assert "gauge file not found" in result.output and "no gauge update" in result.output
+    assert "no gauge update" in result.output and "2 outside the image" in result.output
     assert read_rate(tmp_path / "adjusted.nc", "precipitation_rate_adjusted").attrs["gauge_adjustment_a"] == 1.0
+    assert ZREKF.load(state).counters["steps"] == 1
     state.write_text("{not json")
-    broken = _run("adjust", product, "--gauges", tmp_path / "missing.csv", "--state", state,
-                  "--out", tmp_path / "again.nc")
+    broken = _run("adjust", product, "--gauges", far, "--state", state, "--out", tmp_path / "again.nc")
     assert broken.exit_code != 0 and str(state) in broken.output and not (tmp_path / "again.nc").exists()
+
+
+@pytest.mark.parametrize("saved", [True, False])
+@pytest.mark.parametrize("problem", ["mistyped", "no columns"])
+def test_adjust_with_an_unreadable_gauge_file_changes_nothing(slot, tmp_path, problem, saved):
+    product, _ = slot
+    gauges = tmp_path / "gauges_typo.csv"
+    if problem == "no columns":
+        gauges.write_text("not,a,gauge,file\n1,2,3,4\n")
+    state = tmp_path / "state" / "adjust.json"
+    if saved:
+        ZREKF().save(state)
+    before = sorted(tmp_path.rglob("*"))
+    content = state.read_bytes() if saved else None
+    result = _run("adjust", product, "--gauges", gauges, "--state", state, "--out", tmp_path / "adjusted.nc")
+    assert result.exit_code != 0
+    assert result.output.startswith(f"Error: {gauges}: ") and len(result.output.splitlines()) == 1, result.output
+    assert ("gauge file not found" if problem == "mistyped" else "missing required columns") in result.output
+    assert sorted(tmp_path.rglob("*")) == before  # no product, no state created, no partial file left
+    assert (state.read_bytes() if saved else None) == content
+
+
+def _used(path):
+    return read_rate(path, "precipitation_rate_adjusted").attrs["gauge_adjustment_n_gauges"]
+
+
+def test_malformed_gauge_lines_are_named_and_the_other_stations_used(slot, tmp_path):
+    product, clean = slot
+    lines = clean.read_text().splitlines()
+    lines[2:2] = ["G0,104.0,30.0"]
+    lines[7:7] = ["G1,104.0,30.0,1.0,yesterday"]
+    messy = tmp_path / "messy.csv"
+    messy.write_text("\n".join(lines) + "\n")
+    named = [f"{messy}:3: 3 fields, expected 5", f"{messy}:8: time 'yesterday' is not an ISO 8601 time"]
+    for path, out in ((clean, "clean.nc"), (messy, "messy.nc")):
+        result = _run("adjust", product, "--gauges", path, "--state", tmp_path / f"{out}.json", "--out", tmp_path / out)
+        assert result.exit_code == 0, result.output
+        assert all((line in result.output) == (path == messy) for line in named), result.output
+    assert _used(tmp_path / "messy.nc") == _used(tmp_path / "clean.nc") > 0
+    scores = _run("validate", product, "--gauges", messy)
+    assert scores.exit_code == 0 and all(line in scores.output for line in named), scores.output
+
+
+def test_a_gauge_file_without_a_usable_line_is_an_error(slot, tmp_path):
+    product, _ = slot
+    gauges = tmp_path / "gauges.csv"
+    gauges.write_text("station,lon,lat,mm,time\nG0,104.0,30.0\nG1,east,30.0,1.0,2026-07-15T06:00Z\n")
+    for command in (["adjust", product, "--state", tmp_path / "s.json", "--out", tmp_path / "out.nc"],
+                    ["validate", product]):
+        result = _run(*command, "--gauges", gauges)
+        assert result.exit_code != 0 and f"{gauges}: no usable gauge record" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gauges.csv"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_adjust_writes_its_files_with_the_umask_permissions(slot, tmp_path, umask, mode):
+    product, gauges = slot
+    state, out = tmp_path / "adjust.json", tmp_path / "adjusted.nc"
+    previous = os.umask(umask)
+    try:
+        result = _run("adjust", product, "--gauges", gauges, "--state", state, "--out", out)
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert (stat.S_IMODE(out.stat().st_mode), stat.S_IMODE(state.stat().st_mode)) == (mode, mode)

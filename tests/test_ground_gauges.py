@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -173,7 +175,7 @@ def test_corrupt_file_named(tmp_path, name, content):
 
 @pytest.mark.parametrize("change, message", [
     (lambda t: t.drop(columns="lat"), "missing required columns"),
-    (lambda t: t.assign(time="yesterday"), "unparseable times"),
+    (lambda t: t.assign(time="yesterday"), "no usable gauge record"),
     (lambda t: t.assign(tips=1), "exactly one"),
     (lambda t: t.drop(columns="mm"), "exactly one"),
     (lambda t: t.drop(columns="mm").assign(tips=1), "bucket_mm"),
@@ -183,3 +185,43 @@ def test_content_errors_name_file(tmp_path, change, message):
     with pytest.raises(ValueError, match=message) as err:
         g.read_gauges(path)
     assert "station_file.csv" in str(err.value)
+
+
+def test_malformed_csv_lines_are_skipped_one_by_one_and_named(tmp_path, caplog):
+    clean = _csv(tmp_path, _table(), "clean.csv")
+    lines = clean.read_text().splitlines()
+    lines[3:3] = ["A,116.0,40.0", "B,east,39.5,2024-06-01T00:30:00Z,0.0", "", ",116.0,40.0,2024-06-01T00:30:00Z,1"]
+    lines[9:9] = ["A,116.0,40.0,yesterday,0.2,extra", "B,117.5,39.5,soon,x"]
+    path = tmp_path / "messy.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING, logger="satpy_prenet.ground.gauges"):
+        ds = g.read_gauges(path)
+    expected = [f"{path}:4: 3 fields, expected 5", f"{path}:5: lon 'east' is not a number", f"{path}:7: no station",
+                f"{path}:10: 6 fields, expected 5",
+                f"{path}:11: time 'soon' is not an ISO 8601 time, mm 'x' is not a number"]
+    assert ds.attrs.pop("skipped_lines") == expected
+    assert [record.getMessage() for record in caplog.records] == [f"Malformed gauge line skipped: {line}"
+                                                                  for line in expected]
+    reference = g.read_gauges(clean)
+    assert reference.attrs.pop("skipped_lines") == []
+    xr.testing.assert_identical(ds, reference)
+
+
+def test_missing_values_are_not_malformed(tmp_path):
+    table = _table()
+    table["mm"] = table["mm"].astype(object)
+    table.loc[1, "mm"] = "NA"
+    ds = g.read_gauges(_csv(tmp_path, table))
+    assert ds.attrs["skipped_lines"] == []
+    assert _flags(ds, "A", g.GAP).tolist() == [False, True, False, False, False, False]
+
+
+@pytest.mark.parametrize("body, message", [("", "no usable gauge record$"),
+                                           ("A,116.0,40.0\nB,x,39.5,2024-06-01T00:10:00Z,0.1\n",
+                                            r"no usable gauge record \(2 malformed lines, the first line 2: 3 fields")])
+def test_csv_without_a_usable_line_is_an_error_naming_the_file(tmp_path, body, message):
+    path = tmp_path / "empty_gauges.csv"
+    path.write_text("station,lon,lat,time,mm\n" + body)
+    with pytest.raises(ValueError, match=message) as err:
+        g.read_gauges(path)
+    assert str(err.value).startswith(f"{path}: ")

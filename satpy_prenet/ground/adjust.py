@@ -129,7 +129,9 @@ def match_gauges(gauges, area, max_distance_m=10_000.0):
     distance = np.full(lon.shape, np.nan)
     placed = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
     if placed.any():
-        x, y = (np.asarray(v, dtype=float) for v in area.get_array_coordinates_from_lonlat(lon[placed], lat[placed]))
+        # pyresample answers a single point with scalars: keep one value per placed station.
+        x, y = (np.asarray(v, dtype=float).reshape(-1)
+                for v in area.get_array_coordinates_from_lonlat(lon[placed], lat[placed]))
         with np.errstate(invalid="ignore"):
             x, y = np.floor(x + 0.5), np.floor(y + 0.5)
             inside = (x >= 0) & (x < area.width) & (y >= 0) & (y < area.height)

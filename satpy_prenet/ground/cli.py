@@ -4,28 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import numpy as np
 from tqdm import tqdm
 
-
-@contextmanager
-def _replaced(path: Path):
-    """A temporary path beside ``path``, renamed onto it once written (removed if writing fails)."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
-    try:
-        yield partial
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+from satpy_prenet.atomic import atomic_path
 
 
 def _progress(iterable, **kwargs):
@@ -67,9 +53,9 @@ def simulate(out_dir: Path, days: float, start: str, seeds: tuple[int, ...]) -> 
         site = simulate_site(SiteConfig(days=days, **({"start": start} if start else {})), seed=seed)
         record, gauges = out_dir / f"site-{seed}.nc", out_dir / f"gauges-{seed}.csv"
         encoding = {name: {"zlib": True, "complevel": 4} for name in site.data_vars}
-        with _replaced(record) as partial:
+        with atomic_path(record) as partial:
             site.to_netcdf(partial, encoding=encoding)
-        with _replaced(gauges) as partial:
+        with atomic_path(gauges) as partial:
             gauge_table(site, station=f"SITE{seed}").to_csv(partial, index=False)
         wet = int(np.count_nonzero(site["event"].values))
         click.echo(f"{record}: {int(site['event'].max())} rain events, {wet} wet minutes, "
@@ -116,7 +102,6 @@ def fit_zr(record_path: Path, window: int, reference: str, state: Path | None, f
     target = windows.truth_mm if reference == "truth" else windows.gauge_mm
     scores = regression_scores(estimates[windows.wet], target[windows.wet])
     click.echo(_score_line("ekf (from state)", scores, f"{ekf.a:8.1f} {ekf.b:6.3f} "))
-    state.parent.mkdir(parents=True, exist_ok=True)
     ekf.save(state)
     click.echo(f"EKF state written to {state}")
 
@@ -171,12 +156,16 @@ def train_dsd(record_path: Path, out_dir: Path, kinds: tuple[str, ...], preset: 
 
 
 def _read_gauge_file(path: Path):
+    """The gauges of a file, its skipped malformed lines echoed as warnings; a file that cannot be read is an error."""
     from satpy_prenet.ground.gauges import read_gauges
 
     try:
-        return read_gauges(path)
+        gauges = read_gauges(path)
     except (OSError, ValueError) as err:
         raise click.ClickException(str(err)) from err
+    for line in gauges.attrs["skipped_lines"]:
+        click.echo(f"Warning: malformed gauge line skipped: {line}", err=True)
+    return gauges
 
 
 def _read_product_rate(path: Path, variable: str):
@@ -202,23 +191,20 @@ def _read_product_rate(path: Path, variable: str):
 def adjust(product: Path, gauge_path: Path, state: Path, out_path: Path, window: str, track_b: bool) -> None:
     """Adjust the precipitation_rate of a PRODUCT file to rain gauges; the filter state carries to the next slot.
 
-    Unusable gauges (missing file records, gaps, flagged values, stations off the image) only skip the update: the
-    adjusted product is still written with the predicted relation, and the status says why.
+    A missing or unreadable gauge file is an error that writes nothing and leaves the state as it was. Unusable
+    gauges in a readable file (gaps, flagged values, stations off the image) only skip the update: the adjusted
+    product is still written with the predicted relation, and the status says why.
     """
     from satpy_prenet.ground.adjust import adjust_precipitation_rate
     from satpy_prenet.ground.ekf import ZREKF
     from satpy_prenet.ground.product_files import write_adjusted
 
     rate = _read_product_rate(product, "precipitation_rate")
+    gauges = _read_gauge_file(gauge_path)
     try:
         previous = ZREKF.load(state) if state.exists() else None
     except ValueError as err:
         raise click.ClickException(f"{err}; move it away to start a fresh filter") from err
-    gauges = None
-    try:
-        gauges = _read_gauge_file(gauge_path)
-    except click.ClickException as err:
-        click.echo(f"Warning: {err.message}; the relation is only predicted", err=True)
     try:
         adjusted = adjust_precipitation_rate(rate, gauges, state=previous, window=window, fixed_b=not track_b)
     except ValueError as err:
@@ -227,7 +213,6 @@ def adjust(product: Path, gauge_path: Path, state: Path, out_path: Path, window:
         write_adjusted(product, adjusted, out_path)
     except (OSError, ValueError) as err:
         raise click.ClickException(f"{out_path}: adjusted product not written ({err})") from err
-    state.parent.mkdir(parents=True, exist_ok=True)
     ZREKF.from_dict(json.loads(adjusted.attrs["gauge_adjustment_state"])).save(state)
     attrs = adjusted.attrs
     click.echo(f"{out_path}: {attrs['gauge_adjustment_status']}; a = {attrs['gauge_adjustment_a']:.4g}, "

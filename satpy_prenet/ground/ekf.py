@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from satpy_prenet.atomic import atomic_path
 from satpy_prenet.ground.zr import ZR
 
 LOG = logging.getLogger(__name__)
@@ -293,16 +292,9 @@ class ZREKF:
         return ekf
 
     def save(self, path):
-        """Write the state as JSON atomically (temporary file in the same folder, then rename)."""
-        path = Path(path)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                json.dump(self.to_dict(), stream, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        """Write the state as JSON atomically (:func:`satpy_prenet.atomic.atomic_path`; the folder is created)."""
+        with atomic_path(Path(path)) as partial:
+            partial.write_text(json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path):

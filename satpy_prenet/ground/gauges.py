@@ -13,7 +13,12 @@ Output of :func:`read_gauges`: an :class:`xarray.Dataset` with dims ``(station, 
 (str), ``time`` (datetime64, UTC without a time zone, the *end* of each interval as written in the file, on a
 regular grid), ``lon`` and ``lat`` (degrees, along ``station``); data variables ``precipitation_mm`` (float64,
 accumulation per interval, NaN where missing or negative) and ``flag`` (uint8, bit flags below). The attribute
-``interval_s`` holds the interval length in seconds.
+``interval_s`` holds the interval length in seconds, ``skipped_lines`` the malformed CSV lines that were skipped.
+
+A malformed CSV line (a wrong number of fields, no station, a missing or unparseable time, a value that is not a
+number, a ``bucket_mm`` not > 0 where tips are read) is skipped and the rest of the file is used; each is logged as a
+warning and listed in ``skipped_lines`` as ``FILE:LINE: problem`` (LINE counted from 1, the header included). Empty
+fields and pandas' other missing-value markers (``NA``, ``NaN``...) are missing values, not malformed.
 
 Quality checks flag values, they never raise. Bits of ``flag``:
 
@@ -32,6 +37,9 @@ OUTSIDE   64     station outside the area given to :func:`flag_outside` (all int
 
 from __future__ import annotations
 
+import csv
+import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +56,10 @@ OUTSIDE = 64
 FLAGS = {"GAP": GAP, "NEGATIVE": NEGATIVE, "STUCK": STUCK, "RATE": RATE, "DUPLICATE": DUPLICATE,
          "LOCATION": LOCATION, "OUTSIDE": OUTSIDE}
 
+LOG = logging.getLogger(__name__)
+
 _REQUIRED = ("station", "lon", "lat", "time")
+_EXPECTED = {"time": "an ISO 8601 time", "bucket_mm": "a number > 0"}  # in a CSV field; the others: "a number"
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 # Tolerance for cumulative depth / bucket landing just below an integer through floating point (0.3 / 0.1).
 _TIP_EPS = 1e-9
@@ -102,15 +113,62 @@ def depth_from_tips(tips, bucket_mm):
 
 
 def _read_table(path):
+    """The file's records as a table, and the malformed lines of a CSV as sorted (line number, problem) pairs."""
     try:
         if path.suffix.lower() == ".csv":
-            return pd.read_csv(path)
+            return _parse_lines(*_read_csv(path))
         if path.suffix.lower() in _NETCDF_SUFFIXES:
             with xr.open_dataset(path) as ds:
-                return ds.to_dataframe().reset_index()
-    except (OSError, ValueError) as err:
+                return ds.to_dataframe().reset_index(), []
+    except (OSError, ValueError, csv.Error) as err:
         raise ValueError(f"{path}: unreadable gauge file ({err})") from err
     raise ValueError(f"{path}: unknown gauge file type {path.suffix!r} (expected .csv or {_NETCDF_SUFFIXES})")
+
+
+def _read_csv(path):
+    """The CSV lines with as many fields as the header, as strings indexed by line number; the others' problems."""
+    with open(path, newline="", encoding="utf-8-sig") as stream:
+        reader = csv.reader(stream)
+        header = next(reader, [])
+        rows, malformed = {}, []
+        for fields in reader:
+            if not "".join(fields).strip():
+                continue  # a blank line holds no record
+            if len(fields) == len(header):
+                rows[reader.line_num] = fields
+            else:
+                malformed.append((reader.line_num, f"{len(fields)} fields, expected {len(header)}"))
+    text = io.StringIO()
+    csv.writer(text).writerows([header, *rows.values()])
+    text.seek(0)  # pandas reads the well-formed lines back: its missing-value markers apply
+    return pd.read_csv(text, dtype=str).set_axis(list(rows)), malformed
+
+
+def _parse_lines(table, malformed):
+    """Parse the columns used of a CSV table of strings; the lines where that fails join the malformed ones."""
+    columns = [*_REQUIRED, "mm", "tips", *(["bucket_mm"] if "tips" in table else [])]
+    problems = {}
+    for name in (name for name in columns if name in table):
+        text = table[name]
+        table[name], bad = _parse_column(name, text)
+        for line, value in text[bad].items():
+            problems.setdefault(line, []).append(
+                f"no {name}" if pd.isna(value) else f"{name} {value!r} is not {_EXPECTED.get(name, 'a number')}")
+    malformed += [(line, ", ".join(found)) for line, found in problems.items()]
+    return table.drop(index=list(problems)), sorted(malformed)
+
+
+def _parse_column(name, text):
+    """A CSV column's values parsed from strings (NaN where missing), and which of them make the line unusable."""
+    if name == "station":
+        return text, text.isna()
+    if name == "time":
+        values = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        return values, values.isna()
+    values = pd.to_numeric(text, errors="coerce")
+    if name == "bucket_mm":
+        return values, ~(np.isfinite(values) & (values > 0))
+    return values, values.isna() & text.notna()
 
 
 def _depth_mm(table, bucket_mm, path):
@@ -200,20 +258,28 @@ def read_gauges(path, bucket_mm=None, interval=None, stuck_intervals=6, max_rate
         max_rate_mm_h: Rate (mm/h) above which an interval is flagged as RATE.
 
     Returns:
-        Dataset with ``precipitation_mm`` and ``flag`` on (station, time).
+        Dataset with ``precipitation_mm`` and ``flag`` on (station, time); its attribute ``skipped_lines`` lists the
+        malformed CSV lines skipped, as ``FILE:LINE: problem`` (empty for NetCDF).
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: The file is unreadable, lacks columns, has unparseable or irregular times, or has both or
-            neither of ``tips`` and ``mm``. Every message starts with the file path.
+        ValueError: The file is unreadable, lacks columns, has no usable record, has unparseable (NetCDF) or
+            irregular times, or has both or neither of ``tips`` and ``mm``. Every message starts with the file path.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: gauge file not found")
-    table = _read_table(path)
+    table, malformed = _read_table(path)
+    skipped = [f"{path}:{line}: {problem}" for line, problem in malformed]
+    for description in skipped:
+        LOG.warning("Malformed gauge line skipped: %s", description)
     missing = [name for name in _REQUIRED if name not in table]
     if missing:
         raise ValueError(f"{path}: missing required columns {missing}")
+    if table.empty:
+        first = (f" ({len(malformed)} malformed lines, the first line {malformed[0][0]}: {malformed[0][1]})"
+                 if malformed else "")
+        raise ValueError(f"{path}: no usable gauge record{first}")
     table = pd.DataFrame({"station": table["station"].astype(str), "lon": table["lon"].astype(float),
                           "lat": table["lat"].astype(float), "time": _parse_times(table["time"], path),
                           "mm": _depth_mm(table, bucket_mm, path)})
@@ -233,10 +299,10 @@ def read_gauges(path, bucket_mm=None, interval=None, stuck_intervals=6, max_rate
     position = table.groupby("station", sort=False)[["lon", "lat"]].first().reindex(stations)
     lon, lat = position["lon"].to_numpy(), position["lat"].to_numpy()
     flags[~_location_ok(lon, lat)] |= LOCATION
-    return _dataset(stations, grid, lon, lat, values, flags, step)
+    return _dataset(stations, grid, lon, lat, values, flags, step, skipped)
 
 
-def _dataset(stations, grid, lon, lat, values, flags, step):
+def _dataset(stations, grid, lon, lat, values, flags, step, skipped):
     meanings = " ".join(name.lower() for name in FLAGS)
     return xr.Dataset(
         {"precipitation_mm": (("station", "time"), values, {"units": "mm", "long_name": "accumulation per interval"}),
@@ -245,7 +311,7 @@ def _dataset(stations, grid, lon, lat, values, flags, step):
         coords={"station": np.asarray(stations, dtype=str), "time": grid,
                 "lon": ("station", lon, {"units": "degrees_east"}),
                 "lat": ("station", lat, {"units": "degrees_north"})},
-        attrs={"interval_s": float(step / np.timedelta64(1, "s"))},
+        attrs={"interval_s": float(step / np.timedelta64(1, "s")), "skipped_lines": skipped},
     )
 
 

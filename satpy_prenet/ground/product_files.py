@@ -7,13 +7,13 @@ longitudes and latitudes); pyresample rebuilds the area from that grid mapping.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 from pyresample.utils.cf import load_cf_area
+
+from satpy_prenet.atomic import atomic_path
 
 
 def read_rate(path, variable="precipitation_rate"):
@@ -40,7 +40,7 @@ def read_rate(path, variable="precipitation_rate"):
 
 
 def write_adjusted(source, adjusted, out_path):
-    """Write the source product with the adjusted rate added, atomically (temporary file, then rename).
+    """Write the source product with the adjusted rate added, atomically (:func:`satpy_prenet.atomic.atomic_path`).
 
     Args:
         source: The product file the rate was read from (its variables and grid mapping are kept).
@@ -51,20 +51,13 @@ def write_adjusted(source, adjusted, out_path):
     if out_path.resolve() == source.resolve():
         raise ValueError(f"{out_path}: the adjusted product must not overwrite its source")
     attrs = {key: _netcdf_value(value) for key, value in adjusted.attrs.items() if key not in ("area", "_satpy_id")}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        with xr.open_dataset(source) as dataset:
-            product = dataset.load()
-        variable = adjusted.copy(data=adjusted.values)
-        variable.attrs = attrs
-        product[adjusted.name] = variable
-        product.to_netcdf(tmp, encoding={adjusted.name: {"zlib": True, "complevel": 4}})
-        os.replace(tmp, out_path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with xr.open_dataset(source) as dataset:
+        product = dataset.load()
+    variable = adjusted.copy(data=adjusted.values)
+    variable.attrs = attrs
+    product[adjusted.name] = variable
+    with atomic_path(out_path) as partial:
+        product.to_netcdf(partial, encoding={adjusted.name: {"zlib": True, "complevel": 4}})
 
 
 def _netcdf_value(value):
