@@ -91,15 +91,46 @@ def inspect_agri_file(path: str | Path, required_bands: tuple[str, ...] | list[s
             satellite = np2str(np.squeeze(h5.attrs.get("Satellite Name", np.bytes_(b""))))
             group = h5["Data"] if platform == "FY-4B" and "Data" in h5 else h5
             names = tuple(sorted(key[len("NOMChannel"):] for key in group if key.startswith("NOMChannel")))
+            if satellite and _PLATFORM_IDS.get(satellite) != platform:
+                raise AGRIFileError(f"{path}: the file says it comes from {satellite!r} but its name says {platform}")
+            agri = AGRIFile(path=path, platform=platform, observation=name.observation, reader=READERS[platform],
+                            channels=tuple(f"C{n}" for n in names))
+            needed = bands(required_bands)
+            missing = [band for band in needed if band.channels[platform] not in agri.channels]
+            if missing:
+                listed = ", ".join(f"{band.channels[platform]} ({band.wavelength:g} um)" for band in missing)
+                raise AGRIFileError(f"{path}: the file lacks channel(s) {listed} that the model needs")
+            for band in needed:
+                try:
+                    problem = _dead_channel_problem(group[f"NOMChannel{band.channels[platform][1:]}"])
+                except OSError as err:  # a damaged compressed chunk
+                    raise AGRIFileError(f"{path}: reading the file failed: channel {band.channels[platform]} "
+                                        f"({band.wavelength:g} um) is corrupt ({err})") from err
+                if problem:
+                    raise AGRIFileError(f"{path}: channel {band.channels[platform]} ({band.wavelength:g} um) "
+                                        f"{problem}; the model cannot retrieve rain without it")
     except OSError as err:
         raise AGRIFileError(f"{path}: not a readable HDF5 file, truncated or corrupt ({err})") from err
-    if satellite and _PLATFORM_IDS.get(satellite) != platform:
-        raise AGRIFileError(f"{path}: the file says it comes from {satellite!r} but its name says {platform}")
-    agri = AGRIFile(path=path, platform=platform, observation=name.observation, reader=READERS[platform],
-                    channels=tuple(f"C{n}" for n in names))
-    missing = [band for band in bands(required_bands) if band.channels[platform] not in agri.channels]
-    if missing:
-        listed = ", ".join(f"{band.channels[platform]} ({band.wavelength:g} um)" for band in missing)
-        raise AGRIFileError(f"{path}: the file lacks channel(s) {listed} that the model needs")
     return agri
+
+
+#: Every how many lines and columns a channel's counts are sampled to tell a dead channel from a live one.
+_SAMPLING = 4
+
+
+def _dead_channel_problem(counts: h5py.Dataset) -> str | None:
+    """What makes a channel unusable on the whole image: only fill values, or one count everywhere; else None.
+
+    Sampled every few lines and columns: a detector that is dead or stuck is so on every pixel. Where only part of
+    the image lacks data, its pixels become NaN when satpy calibrates them and are flagged ``invalid_input``.
+    """
+    sample = counts[::_SAMPLING, ::_SAMPLING]
+    low, high = counts.attrs.get("valid_range", (0, np.iinfo(sample.dtype).max - 1))
+    fill = np.asarray(counts.attrs.get("FillValue", [])).ravel()
+    valid = sample[(sample >= low) & (sample <= high) & ~np.isin(sample, fill)]
+    if valid.size == 0:
+        return "holds only fill values (no valid count)"
+    if valid.min() == valid.max():
+        return f"holds the same count ({valid.min()}) at every valid pixel: a dead or stuck detector"
+    return None
 

@@ -201,6 +201,11 @@ def _select_bands(arrays: list[xr.DataArray], bundle) -> list[xr.DataArray]:
     from satpy_prenet.bundle import check_bands
 
     platform = arrays[0].attrs.get("platform_name")
+    reader = arrays[0].attrs.get("reader")
+    if platform in channels.READERS and reader not in (None, channels.READERS[platform]):
+        raise ValueError(f"{platform} AGRI data of {arrays[0].attrs.get('start_time')} were read with satpy's "
+                         f"{reader!r} reader, which names the {platform} channels wrongly; use "
+                         f"Scene(reader={channels.READERS[platform]!r}, ...)")
     by_key = {channels.band_key(array.attrs.get("name"), platform): array for array in arrays}
     by_key.pop(None, None)
     source = f"{platform} AGRI data of {arrays[0].attrs.get('start_time')}"

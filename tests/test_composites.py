@@ -146,6 +146,16 @@ def test_bundle_of_other_wavelengths_is_refused(agri_files, demo_bundle, tmp_pat
         scn.load(["precipitation_rate"])
 
 
+def test_a_file_read_with_the_other_platforms_reader_is_named(agri_files, demo_bundle, no_weights_env):
+    """satpy's FY-4A reader opens an FY-4B file but names its channels by FY-4A's wavelengths."""
+    from satpy import Scene
+
+    scn = Scene(reader="agri_fy4a_l1", filenames=[str(agri_files["FY-4B"])])
+    with pytest.raises(ValueError, match="FY-4B AGRI data .* read with satpy's 'agri_fy4a_l1' reader") as error:
+        scn.load(["precipitation_rate"])
+    assert "reader='agri_fy4b_l1'" in str(error.value) and not isinstance(error.value, BundleError)
+
+
 def test_bundle_whose_bands_the_scene_lacks_is_refused(agri_files, demo_bundle, tmp_path, monkeypatch):
     """The compositor names the bands it did not get (here satpy is asked for the products without C07)."""
     from satpy_prenet.composites import PrecipitationRate
