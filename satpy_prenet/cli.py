@@ -32,7 +32,12 @@ def main(verbose: bool) -> None:
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Weights bundle (.safetensors); default: SATPY_PRENET_WEIGHTS, then the embedded demo bundle.")
 @device_option(default=None, help="auto, cpu, cuda or cuda:N (default: auto).")
-def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, device: str | None) -> None:
+@click.option("--lonlats", is_flag=True,
+              help="Also write the pixels' 2-D longitudes and latitudes into the NetCDF file (larger file).")
+@click.option("--institution", default=None,
+              help="Global attribute 'institution' of the NetCDF file: who made the products (default: satpy-prenet).")
+def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, device: str | None, lonlats: bool,
+             institution: str | None) -> None:
     """Write the precipitation products of AGRI L1 FILES (NetCDF and PNG) to --out.
 
     Each file is processed on its own: a bad file is reported and the next one is still processed.
@@ -49,7 +54,8 @@ def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, devic
     for path in files:
         click.echo(f"{path}:")
         try:
-            products = retrieve_file(path, out_dir, weights=weights, device=device, progress=sys.stdout.isatty())
+            products = retrieve_file(path, out_dir, weights=weights, device=device, progress=sys.stdout.isatty(),
+                                     lonlats=lonlats, institution=institution)
         except Exception as err:  # one bad file must not stop the others; the message names the problem
             message = str(err)
             LOG.error("no products: %s", message if str(path) in message else f"{path}: {message}")

@@ -63,7 +63,7 @@ def test_bad_files_give_clear_errors_and_no_output(agri_files, demo_bundle, no_w
 
 def test_data_corrupt_inside_the_file_gives_a_clear_error_and_no_output(agri_files, demo_bundle, no_weights_env,
                                                                           tmp_path):
-    """The file opens and passes the checks; a damaged compressed chunk only shows when the products are made."""
+    """The file opens; a damaged compressed chunk of a channel the model needs is found before anything is made."""
     bad = tmp_path / agri_files["FY-4A"].name
     shutil.copy(agri_files["FY-4A"], bad)
     with h5py.File(bad, "r") as h5:
@@ -74,8 +74,8 @@ def test_data_corrupt_inside_the_file_gives_a_clear_error_and_no_output(agri_fil
     out = tmp_path / "products"
     with pytest.raises(AGRIFileError, match="reading the file failed") as error:
         retrieve_file(bad, out)
-    assert str(bad) in str(error.value)
-    assert out.is_dir() and not any(out.iterdir()), "a failed job left files behind"
+    assert str(bad) in str(error.value) and "channel C12 (10.8 um) is corrupt" in str(error.value)
+    assert not out.exists() or not any(out.iterdir()), "a failed job left files behind"
 
 
 def test_missing_file_is_named(tmp_path):
@@ -102,9 +102,10 @@ def test_retrieve_command_writes_products_and_goes_on_after_a_bad_file(agri_file
         assert rate.attrs["prenet_bundle_purpose"] == "demo-synthetic"
         assert np.nanmin(rate.values) >= 0
         assert products["precipitation_quality"].attrs["flag_meanings"].split()[0] == "good"
+        assert "latitude" not in products.variables, "longitudes and latitudes only with --lonlats"
     image = Image.open(out / written[1])
     assert image.mode == "RGBA"
-    assert image.size == (rate.shape[1], rate.shape[0])
+    assert image.size == (rate.sizes["x"], rate.sizes["y"])
 
 
 def test_retrieve_names_a_bad_weights_option_or_output_folder_once(tmp_path):

@@ -90,8 +90,11 @@ def test_train_dsd_names_a_record_without_spectra(tmp_path):
     assert result.exit_code != 0 and str(record) in result.output and "drop_spectrum" in result.output
 
 
-def _product(path, scale):
-    """A CF product as the chain writes it (satpy's CF writer, geostationary grid mapping, no lon/lat)."""
+def _product(path, scale, time_axis=False):
+    """A CF product as the chain writes it (satpy's CF writer, geostationary grid mapping, no lon/lat).
+
+    With ``time_axis``, on a time axis of one scan, as `satpy-prenet retrieve` writes it.
+    """
     area = AreaDefinition("geos_test", "test", "geos_test",
                           {"proj": "geos", "h": 35786000, "lon_0": 104.7, "a": 6378140, "rf": 298.257223563},
                           64, 64, (-400_000, 2_400_000, -144_000, 2_656_000))
@@ -102,7 +105,7 @@ def _product(path, scale):
                         attrs={"area": area, "start_time": SLOT, "end_time": SLOT + dt.timedelta(minutes=4),
                                "units": "mm h-1", "name": "precipitation_rate", "platform_name": "FY-4A"})
     scene = Scene()
-    scene["precipitation_rate"] = rate
+    scene["precipitation_rate"] = rate.assign_coords(time=np.datetime64(SLOT, "ns")) if time_axis else rate
     scene.save_datasets(writer="cf", filename=str(path), include_lonlats=False)
     return area, truth
 
@@ -120,9 +123,10 @@ def _gauges(path, area, truth, stations=12):
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
-def test_adjust_and_validate_a_product(tmp_path):
+@pytest.mark.parametrize("time_axis", [False, True])
+def test_adjust_and_validate_a_product(tmp_path, time_axis):
     product = tmp_path / "product.nc"
-    area, truth = _product(product, BIAS)
+    area, truth = _product(product, BIAS, time_axis)
     gauges = tmp_path / "gauges.csv"
     _gauges(gauges, area, truth)
     state = tmp_path / "state" / "adjust.json"
@@ -135,6 +139,9 @@ def test_adjust_and_validate_a_product(tmp_path):
     assert json.loads(adjusted.attrs["gauge_adjustment_state"])["x"][0] == pytest.approx(np.log(a))
     assert ZREKF.load(state).a == pytest.approx(a)
     np.testing.assert_allclose(adjusted.values, read_rate(product).values / a, rtol=1e-5)
+    with xr.open_dataset(tmp_path / "adjusted.nc") as written:
+        assert written["precipitation_rate_adjusted"].dims == written["precipitation_rate"].dims
+        assert ("time" in written["precipitation_rate"].dims) == time_axis
 
     onto_itself = _run("adjust", product, "--gauges", gauges, "--state", state, "--out", product)
     assert onto_itself.exit_code != 0 and "must not overwrite" in onto_itself.output

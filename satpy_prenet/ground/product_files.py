@@ -30,6 +30,8 @@ def read_rate(path, variable="precipitation_rate"):
                 raise ValueError(f"no variable {variable!r} (has {', '.join(map(str, dataset.data_vars))})")
             rate = dataset[variable].load()
             area, _ = load_cf_area(dataset, variable=variable)
+            if "time" in rate.dims:  # `retrieve` writes one scan along a CF time axis of length 1
+                rate = rate.squeeze("time", drop=True)
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{path}: cannot read {variable} with its grid ({err})") from err
     attrs = dict(rate.attrs, area=area)
@@ -55,6 +57,8 @@ def write_adjusted(source, adjusted, out_path):
         product = dataset.load()
     variable = adjusted.copy(data=adjusted.values)
     variable.attrs = attrs
+    if "time" in product.dims:  # on the source's time axis, as its other variables
+        variable = variable.expand_dims(time=product["time"].values)
     product[adjusted.name] = variable
     with atomic_path(out_path) as partial:
         product.to_netcdf(partial, encoding={adjusted.name: {"zlib": True, "complevel": 4}})
