@@ -224,4 +224,5 @@ def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None
 
 
 def _yx_coords(array: xr.DataArray) -> dict:
-    return {dim: array.coords[dim] for dim in ("y", "x") if dim in array.coords}
+    """The input's grid coordinates, and its CRS: writers need it to tell the grid is projected."""
+    return {name: array.coords[name] for name in ("y", "x", "crs") if name in array.coords}

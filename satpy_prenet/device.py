@@ -16,6 +16,7 @@ LOG = logging.getLogger(__name__)
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+_ANNOUNCED: set[str] = set()
 
 
 def select_device(requested: str | torch.device | None = "auto") -> torch.device:
@@ -34,7 +35,7 @@ def select_device(requested: str | torch.device | None = "auto") -> torch.device
     device = parse_device(requested)
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        LOG.info("Running PRE-Net on %s (device 'auto')", describe(device))
+        _announce(f"{describe(device)} (device 'auto')")
         return device
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -43,8 +44,14 @@ def select_device(requested: str | torch.device | None = "auto") -> torch.device
             return torch.device("cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"CUDA device {device} requested but only {torch.cuda.device_count()} GPU(s) exist")
-    LOG.info("Running PRE-Net on %s", describe(device))
+    _announce(describe(device))
     return device
+
+
+def _announce(choice: str) -> None:
+    """Log the device choice at INFO the first time in the process, at DEBUG afterwards (each product asks)."""
+    LOG.log(logging.DEBUG if choice in _ANNOUNCED else logging.INFO, "Running PRE-Net on %s", choice)
+    _ANNOUNCED.add(choice)
 
 
 def parse_device(requested: str | torch.device | None) -> torch.device | None:

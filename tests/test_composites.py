@@ -39,11 +39,14 @@ def test_products_are_listed_and_load(agri_files, demo_bundle, no_weights_env, p
     scn = _scene(agri_files[platform], platform)
     assert set(PRODUCTS) <= set(scn.available_composite_names())
     monkeypatch.setattr(composites, "_DEMO_WARNED", set())
-    with caplog.at_level(logging.WARNING, logger="satpy_prenet"):
+    with caplog.at_level(logging.INFO, logger="satpy_prenet"):
         scn.load(PRODUCTS)
     assert "trained on simulated data only" in caplog.text
+    assert sum("Running PRE-Net on" in record.message for record in caplog.records
+               if record.levelno >= logging.INFO) <= 1, "the device choice is announced once"
     for name in PRODUCTS:
         assert isinstance(scn[name].data, da.Array), f"{name} is not lazy"
+        assert "crs" in scn[name].coords, "without its CRS, satpy's CF writer warns it cannot tell the grid"
         assert scn[name].attrs["area"] == scn[PRODUCTS[0]].attrs["area"]
         assert scn[name].attrs["prenet_bundle_purpose"] == "demo-synthetic"
         assert "simulated data" in scn[name].attrs["comment"]
