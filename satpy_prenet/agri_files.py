@@ -68,16 +68,20 @@ class AGRIFile:
     channels: tuple[str, ...]
 
 
-def inspect_agri_file(path: str | Path, required_bands: tuple[str, ...] | list[str] = ()) -> AGRIFile:
+def inspect_agri_file(path: str | Path, required_bands: tuple[str, ...] | list[str] = (), *,
+                      check_data: bool = True) -> AGRIFile:
     """Check that ``path`` is a readable 4 km AGRI L1 file of a supported platform and list its channels.
 
     Args:
         path: The file.
         required_bands: Band keys (`satpy_prenet.channels`) the file must hold, e.g. a bundle's bands.
+        check_data: Also read a sample of each required band's counts to refuse dead, stuck or corrupt channels
+            (the training build reads the values itself and skips files without data).
 
     Raises:
         AGRIFileError: the file is missing, empty, not HDF5 (truncated or corrupt), not a 4 km AGRI L1 file,
-            from an unsupported satellite, disagrees with its own name, or lacks a required band.
+            from an unsupported satellite, disagrees with its own name, lacks a required band, or (``check_data``)
+            a required band is dead, stuck or corrupt.
     """
     path = Path(path)
     if not path.is_file():
@@ -100,7 +104,7 @@ def inspect_agri_file(path: str | Path, required_bands: tuple[str, ...] | list[s
             if missing:
                 listed = ", ".join(f"{band.channels[platform]} ({band.wavelength:g} um)" for band in missing)
                 raise AGRIFileError(f"{path}: the file lacks channel(s) {listed} that the model needs")
-            for band in needed:
+            for band in needed if check_data else ():
                 try:
                     problem = _dead_channel_problem(group[f"NOMChannel{band.channels[platform][1:]}"])
                 except OSError as err:  # a damaged compressed chunk

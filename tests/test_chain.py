@@ -143,7 +143,7 @@ def _check_image(path, shape):
 
 def test_bad_files_are_skipped_and_the_next_good_one_still_processed(recent_agri_files, chain_now, bad_agri_inputs,
                                                                     damaged_agri_file, no_weights_env, tmp_path):
-    bad = [*bad_agri_inputs, ("damaged data", damaged_agri_file, "FY-4A", "reading the data failed")]
+    bad = [*bad_agri_inputs, ("damaged data", damaged_agri_file, "FY-4A", "channel C12 (10.8 um) is corrupt")]
     with Chain(tmp_path, chain_now) as chain:
         for _, path, platform, _ in bad:
             chain.announce(path, platform_name=platform)

@@ -142,9 +142,13 @@ def test_model_runs_once_per_job_whatever_the_files_and_areas(recent_agri_files,
 
 
 def test_damaged_data_end_the_job_naming_the_file(damaged_agri_file, no_weights_env, caplog):
+    with pytest.raises(AbortProcessing, match=r"channel C12 \(10.8 um\) is corrupt") as error:
+        check_agri_input(make_job(damaged_agri_file))  # the check reads the channels the model needs
+    assert str(damaged_agri_file) in str(error.value)
     job = make_job(damaged_agri_file)
-    for step in (check_agri_input, create_scene, load_composites):
-        step(job)  # the damage is invisible until the data are read
+    job["product_list"]["product_list"]["reader"] = "agri_fy4a_l1"  # what the check would have chosen
+    for step in (create_scene, load_composites):
+        step(job)  # without the check, the damage is invisible until the data are read
     with caplog.at_level(logging.ERROR), pytest.raises(AbortProcessing, match="reading the data failed"):
         compute_products(job)
     assert any(str(damaged_agri_file) in record.getMessage() for record in caplog.records)

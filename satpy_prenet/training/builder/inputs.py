@@ -82,7 +82,7 @@ class Inputs:
             self._note(self._lazy[path].attrs)
             return self._lazy[path]
         try:
-            inspect_agri_file(path, self.config.bands)
+            inspect_agri_file(path, self.config.bands, check_data=False)  # files without data are skipped below
             ir = col.load_agri_ir(path, self.config.bands, self.agri_names[path].platform)
         except AGRIFileError as err:
             raise BuildError(path, str(err).removeprefix(f"{path}: ")) from err
