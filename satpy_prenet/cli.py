@@ -36,17 +36,23 @@ def main(verbose: bool) -> None:
               help="Also write the pixels' 2-D longitudes and latitudes into the NetCDF file (larger file).")
 @click.option("--institution", default=None,
               help="Global attribute 'institution' of the NetCDF file: who made the products (default: satpy-prenet).")
+@click.option("--coasts", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the GSHHG shapefiles (holding GSHHS_shp): draw coastlines on the pictures "
+                   "(needs pycoast: the 'coastlines' extra).")
 def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, device: str | None, lonlats: bool,
-             institution: str | None) -> None:
+             institution: str | None, coasts: Path | None) -> None:
     """Write the precipitation products of AGRI L1 FILES (NetCDF and PNG) to --out.
 
     Each file is processed on its own: a bad file is reported and the next one is still processed.
     """
     from satpy_prenet.bundle import resolve_bundle_path
+    from satpy_prenet.pictures import coastline_overlay
     from satpy_prenet.retrieve import make_output_folder, retrieve_file
 
     try:  # problems common to every file are reported once
         weights = resolve_bundle_path(weights, option_name="--weights option") if weights else None
+        if coasts:
+            coastline_overlay(coasts)
         make_output_folder(out_dir)
     except (ValueError, OSError) as err:  # BundleError is a ValueError
         raise click.ClickException(str(err)) from err
@@ -55,7 +61,7 @@ def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, devic
         click.echo(f"{path}:")
         try:
             products = retrieve_file(path, out_dir, weights=weights, device=device, progress=sys.stdout.isatty(),
-                                     lonlats=lonlats, institution=institution)
+                                     lonlats=lonlats, institution=institution, coasts=coasts)
         except Exception as err:  # one bad file must not stop the others; the message names the problem
             message = str(err)
             LOG.error("no products: %s", message if str(path) in message else f"{path}: {message}")

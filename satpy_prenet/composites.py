@@ -18,7 +18,7 @@ import dask.array as da
 import numpy as np
 import satpy
 import xarray as xr
-from satpy.composites.core import CompositeBase
+from satpy.composites.core import CompositeBase, GenericCompositor
 from satpy.dataset.metadata import combine_metadata
 
 from satpy_prenet import channels
@@ -168,6 +168,41 @@ class BaselineRate(CompositeBase):
         attrs = _product_attributes([bt108], self.attrs)
         attrs.update({"retrieval_method": self.method, "input_band": baselines.WINDOW_BAND})
         return xr.DataArray(rate, dims=("y", "x"), coords=_yx_coords(bt108), attrs=attrs)
+
+
+class QualityLayer(GenericCompositor):
+    """``precipitation_quality`` as a layer of the pictures (coloured by its own palette in the enhancements).
+
+    The flags become floating point with NaN where they are fill (pixels of a resampled grid the file does not
+    cover): satpy's ``palettize`` leaves NaN transparent but would give an integer fill the first colour.
+    """
+
+    def __call__(self, projectables, **kwargs):
+        """The layer, lazily."""
+        (quality,) = self.match_data_arrays(projectables)
+        layer = quality.where(quality != FLAG_FILL).astype(np.float32)
+        layer.attrs = {key: value for key, value in quality.attrs.items()
+                       if key not in ("_FillValue", "flag_values", "flag_meanings", "units")}
+        return super().__call__([layer], **kwargs)
+
+
+class InfraredBackground(GenericCompositor):
+    """The 10.8 um brightness temperature as the grey background of the quick look, without NaN.
+
+    satpy's ``BackgroundCompositor`` leaves a pixel empty wherever the background is NaN, whatever lies on top: the
+    NaN (space, a dead band) take ``fill_kelvin``, a warm temperature shown dark, and the ``precipitation_no_data``
+    layer above shows those pixels as space or no data.
+    """
+
+    def __init__(self, name, fill_kelvin=310.0, **kwargs):
+        """Store the temperature given to NaN pixels."""
+        self.fill_kelvin = float(fill_kelvin)
+        super().__init__(name, **kwargs)
+
+    def __call__(self, projectables, **kwargs):
+        """The background, lazily."""
+        (bt108,) = self.match_data_arrays(projectables)
+        return super().__call__([bt108.fillna(self.fill_kelvin)], **kwargs)
 
 
 #: Methods of :class:`BaselineRate` and their rate functions in ``satpy_prenet.evaluation.baselines``.

@@ -23,12 +23,11 @@ from satpy.writers.core.compute import compute_writer_results
 from satpy_prenet import __version__
 from satpy_prenet.agri_files import AGRIFile, AGRIFileError, inspect_agri_file
 from satpy_prenet.bundle import BundleHeader, read_header, resolve_bundle_path
+from satpy_prenet.pictures import PICTURES, coastline_overlay, decoration, picture_title
 
 LOG = logging.getLogger(__name__)
 
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
-#: The rain-rate colours over the 10.8 um image in grey.
-QUICKLOOK = "precipitation_rate_on_ir"
 #: NetCDF encoding of each product variable (dimensions time, y, x): zlib level 4 and chunks of 256 x 256 pixels,
 #: so that reading a region decompresses only the chunks it touches (11 x 11 chunks on the 2748 x 2748 full disc).
 #: etc/trollflow2/agri_precipitation.yaml repeats it without the time step; a test checks that the two agree.
@@ -47,7 +46,7 @@ STALE_AFTER_S = 3600
 
 @dataclass(frozen=True)
 class Products:
-    """Files written for one AGRI file: the four products in CF NetCDF, the rate as PNG, and a quick look."""
+    """Files written for one AGRI file: the four products in CF NetCDF, and the two `PICTURES` as PNG."""
 
     netcdf: Path
     image: Path
@@ -74,7 +73,7 @@ def make_output_folder(out_dir: str | Path) -> Path:
 
 def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path | None = None,
                   device: str | None = None, progress: bool = False, lonlats: bool = False,
-                  institution: str | None = None) -> Products:
+                  institution: str | None = None, coasts: str | Path | None = None) -> Products:
     """Compute the PRE-Net products of AGRI file ``path`` and write them to ``out_dir``.
 
     The files appear under their final names only when complete: they are written in a staging folder
@@ -89,7 +88,10 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
         progress: Show a progress bar while computing.
         lonlats: Also write the 2-D longitudes and latitudes of the pixels into the NetCDF file.
         institution: Global attribute ``institution`` of the NetCDF file; default `INSTITUTION`.
+        coasts: Folder of the GSHHG shapefiles (holding ``GSHHS_shp``): draw coastlines on the pictures
+            (`pictures.coastline_overlay`, needs pycoast).
     """
+    overlay = coastline_overlay(coasts) if coasts else None
     bundle = resolve_bundle_path(weights, option_name="--weights option") if weights else resolve_bundle_path()
     options = {key: value for key, value in (("prenet_weights", str(bundle)), ("prenet_device", device)) if value}
     with satpy.config.set(**options):
@@ -97,8 +99,8 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
         agri = inspect_agri_file(path, required_bands=header.bands)
         out_dir = make_output_folder(out_dir)
         scene = Scene(reader=agri.reader, filenames=[str(agri.path)])
-        scene.load([*PRODUCTS, QUICKLOOK])
-    missing = [name for name in (*PRODUCTS, QUICKLOOK) if name not in scene]
+        scene.load([*PRODUCTS, *PICTURES])
+    missing = [name for name in (*PRODUCTS, *PICTURES) if name not in scene]
     if missing:
         raise RuntimeError(f"{agri.path}: could not make {', '.join(missing)} (see the log above)")
     for name in PRODUCTS:  # satpy's CF writer makes a coordinate named time a CF time axis, with time_bnds
@@ -114,10 +116,9 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
             scene.save_datasets(writer="cf", datasets=list(PRODUCTS), filename=str(partial.netcdf),
                                 include_lonlats=lonlats, header_attrs=global_attributes(agri, header, institution),
                                 encoding=_netcdf_encoding(scene[PRODUCTS[0]].shape, lonlats), compute=False),
-            scene.save_dataset("precipitation_rate", writer="simple_image", filename=str(partial.image),
-                               compute=False),
-            scene.save_dataset(QUICKLOOK, writer="simple_image", filename=str(partial.quicklook), fill_value=0,
-                               compute=False),
+            *(_save_picture(scene, name, filename, fill_value=fill_value, demo=header.is_demo, overlay=overlay)
+              for name, filename, fill_value in zip(PICTURES, (partial.image, partial.quicklook), (None, 0),
+                                                    strict=True)),
         ]
         try:
             with ProgressBar(dt=1.0) if progress else nullcontext():
@@ -128,6 +129,14 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
             os.replace(written, target)
     LOG.info("Wrote %s", ", ".join(map(str, final.paths())))
     return final
+
+
+def _save_picture(scene: Scene, name: str, filename: Path, *, fill_value: int | None, demo: bool,
+                  overlay: dict | None):
+    """Delayed PNG of picture ``name``: decorated (`pictures.decoration`), with ``overlay`` when given."""
+    decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
+    return scene.save_dataset(name, writer="simple_image", filename=str(filename), fill_value=fill_value,
+                              overlay=overlay, decorate=decorate, compute=False)
 
 
 def global_attributes(agri: AGRIFile, header: BundleHeader, institution: str | None = None) -> dict[str, str]:

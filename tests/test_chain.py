@@ -29,11 +29,13 @@ from satpy_prenet.chain import (
     free_address,
     product_list_publisher,
 )
+from satpy_prenet.pictures import DEMO_MARK_COLOUR, PICTURES
 
 SHIPPED = config_dir() / "trollflow2" / "agri_precipitation.yaml"
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
-#: Files per input: four NetCDF products plus the rate as GeoTIFF and PNG, on the native grid and the region.
-FILES_PER_INPUT = 12
+#: Files per input: four NetCDF products, the rate as GeoTIFF and the two pictures as PNG, on the native grid and
+#: the region.
+FILES_PER_INPUT = 14
 JOB_TIMEOUT_S = 240
 
 
@@ -89,12 +91,13 @@ def test_message_to_products(recent_agri_files, chain_now, no_weights_env, tmp_p
     assert len(files) == FILES_PER_INPUT
     assert sorted(Path(item.message.data["uri"]) for item in received) == files
     assert {item.message.subject for item in received} == {
-        f"/PRENET/precipitation/{area}/{product}" for area in ("native", "east_asia") for product in PRODUCTS}
+        f"/PRENET/precipitation/{area}/{product}" for area in ("native", "east_asia")
+        for product in (*PRODUCTS, *PICTURES)}
     assert chain.leftovers() == []
     for area, shape in (("native", (256, 256)), ("east_asia", (1625, 2500))):
         _check_netcdf(chain.products, area, shape)
-        for suffix in (".tif", ".png"):
-            [image] = [path for path in files if path.name.endswith(f"_{area}_precipitation_rate{suffix}")]
+        for name in ("precipitation_rate.tif", *(f"{picture}.png" for picture in PICTURES)):
+            [image] = [path for path in files if path.name.endswith(f"_{area}_{name}")]
             _check_image(image, shape)
 
 
@@ -135,10 +138,13 @@ def _check_image(path, shape):
             assert (tif.height, tif.width) == shape
             assert tif.count == 4  # RGBA through the product's colormap
             assert tif.crs is not None
-    else:
+    else:  # decorated: the title's white box at the top left, the demo mark under it
         with Image.open(path) as png:
             assert png.size == shape[::-1]
-            assert png.mode == "RGBA"
+            pixels = np.asarray(png.convert("RGB"))
+        assert tuple(pixels[1, 1]) == (255, 255, 255)
+        # within two levels: satpy turns the decorated picture back into floats before writing it
+        assert (np.abs(pixels[:100] - np.array(DEMO_MARK_COLOUR)) <= 2).all(axis=-1).any(), "the demo mark"
 
 
 def test_bad_files_are_skipped_and_the_next_good_one_still_processed(recent_agri_files, chain_now, bad_agri_inputs,

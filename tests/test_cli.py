@@ -151,3 +151,11 @@ def test_info_command_on_a_broken_bundle(tmp_path):
     result = CliRunner().invoke(main, ["info", str(broken)])
     assert result.exit_code != 0
     assert str(broken) in result.output
+
+
+def test_retrieve_names_a_coastline_folder_without_shapefiles(tmp_path):
+    result = CliRunner().invoke(main, ["retrieve", str(tmp_path / "first.HDF"), "--out", str(tmp_path / "out"),
+                                       "--coasts", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path}: no GSHHS_shp folder" in result.output
+    assert not (tmp_path / "out").exists()

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""trollflow2 workers that prepare a PRE-Net job: the model on its device, and a check of the announced files.
+"""trollflow2 workers of a PRE-Net job: model, input check, products computed once, decorated pictures.
 
-Both run before trollflow2's ``create_scene``; the model itself runs inside the satpy composites when
-``save_datasets`` computes them (set ``delay_composites: false`` so that happens once, on the native grid).
+`load_prenet_model` loads the model on its device and `check_agri_input` checks the announced files; both run
+before trollflow2's ``create_scene``. The model itself runs inside the satpy composites, which
+``compute_products`` computes after ``load_composites``; ``decorate_pictures`` runs after ``resample``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from satpy_prenet.bundle import BundleError, load_model_once, read_header, resol
 from satpy_prenet.chain import as_utc
 from satpy_prenet.channels import READERS
 from satpy_prenet.device import select_device
+from satpy_prenet.pictures import PICTURES, decoration, picture_title
 
 LOG = logging.getLogger(__name__)
 
@@ -136,6 +138,31 @@ def compute_products(job):
     for name, array in zip(names, computed, strict=True):
         scene[name] = array
     LOG.info("Read the input and ran PRE-Net for %s in %.1f s", ", ".join(names), time.perf_counter() - started)
+
+
+def decorate_pictures(job):
+    """Give the PRE-Net pictures of the product list their title, rain-rate legend and demonstration mark.
+
+    Every ``simple_image`` format of a product of ``satpy_prenet.pictures.PICTURES`` without a ``decorate`` of
+    its own gets the one ``satpy-prenet retrieve`` draws (``satpy_prenet.pictures.decoration``), sized to the
+    picture of its area, with the demonstration mark when the bundle `load_prenet_model` loaded is a demo. Run it
+    after ``resample`` and before the products are saved.
+
+    YAML::
+
+        - fun: !!python/name:trollflow2_plugins.prenet.decorate_pictures
+    """
+    demo = job[JOB_BUNDLE_KEY].header.is_demo if JOB_BUNDLE_KEY in job else False
+    for area, area_config in job["product_list"]["product_list"]["areas"].items():
+        scene = job["resampled_scenes"].get(area)
+        # Areas may share their products through a YAML alias; each gets its own copy, sized to its grid.
+        area_config["products"] = {name: dict(config) for name, config in area_config["products"].items()}
+        for name, config in area_config["products"].items():
+            if name not in PICTURES or scene is None or name not in scene:
+                continue
+            decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
+            config["formats"] = [{"decorate": decorate, **fmt} if fmt.get("writer") == "simple_image" else fmt
+                                 for fmt in config.get("formats", [])]
 
 
 def _required_bands(job):
