@@ -8,6 +8,7 @@ list's pictures.
 
 The legend is a row of pydecorate text boxes, one per rain class in its colour, not pydecorate's colour bar: that
 bar spaces values linearly, which would squeeze the classes up to 5 mm/h, most of the rain, into a tenth of it.
+It is drawn once into a shipped image (`LEGEND`) that the pictures carry as a logo.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import aggdraw
 import pydecorate
+from PIL import Image
+from pydecorate import DecoratorAGG
 
 #: The pictures of the products: the rain-rate map (rain on a white disc) and the quick look (rain on the
 #: 10.8 um image in grey); composites of ``etc/composites/agri.yaml``.
@@ -59,6 +62,9 @@ DEMO_MARK_COLOUR = (200, 16, 46)
 #: pycoast settings of the coastlines: GSHHG level 1 (land and sea) at the intermediate resolution (about 1 km,
 #: finer than the 4 km pixels), in yellow, which no rain class or background uses.
 COASTLINES = {"level": 1, "resolution": "i", "outline": (255, 215, 0), "width": 1.5}
+#: The rain-rate legend drawn by `draw_legend` at `FONT_SIZE` (``python -m satpy_prenet.pictures`` redraws it;
+#: a test checks that it matches the palette).
+LEGEND = Path(__file__).parent / "etc" / "rain_rate_legend.png"
 #: Font of the decorations: the one pydecorate ships.
 FONT = str(Path(pydecorate.__file__).parent / "fonts" / "DejaVuSerif.ttf")
 #: Largest text height in pixels, reached on pictures of 1920 pixels and wider (a full disc is 2748).
@@ -79,26 +85,41 @@ def decoration(title: str, *, demo: bool, width: int, legend: bool = True) -> di
         title: Text at the top left (satellite, time, product).
         demo: Add `DEMO_MARK` under the title, on red.
         width: Width of the picture, pixels (sets the text height, `font_size`).
-        legend: Add the rain-rate legend at the bottom left.
+        legend: Add the rain-rate legend (`LEGEND`, as high as the text or less on narrow pictures) at the bottom
+            left.
     """
     size = font_size(width)
     height = _box_height(size)
-
-    def box(text, background, colour="black", **placement):
-        return {"text": {"txt": text, "font": FONT, "font_size": size, "line": colour, "bg": background,
-                         "bg_opacity": 255, "outline": background, "margins": [MARGIN, MARGIN], "height": height,
-                         **placement}}
-
-    items = [box(title, "white", align={"top_bottom": "top", "left_right": "left"}, cursor=[0, 0])]
+    items = [_box(title, "white", size=size, align={"top_bottom": "top", "left_right": "left"}, cursor=[0, 0])]
     if demo:  # its own line: pydecorate places boxes side by side unless given where to start
-        items.append(box(DEMO_MARK, _hex(DEMO_MARK_COLOUR), colour="white", cursor=[0, height]))
-    if legend:
-        items.append(box("rain rate, mm/h:", "white", align={"top_bottom": "bottom", "left_right": "left"}))
-        items += [box(f"{bound:g}" + ("+" if index == len(RAIN_CLASSES) - 1 else ""), _hex(colour),
-                      colour="white" if sum(colour) < 400 else "black")
-                  for index, (bound, colour) in enumerate(RAIN_CLASSES)]
-        items.append(box("no data", _hex(NO_DATA_COLOUR)))
+        items.append(_box(DEMO_MARK, _hex(DEMO_MARK_COLOUR), colour="white", size=size, cursor=[0, height]))
+    if legend:  # one image: satpy converts the whole picture once per item it draws
+        with Image.open(LEGEND) as image:  # no higher than the text, no wider than the picture
+            legend_height = min(height, width * image.height // image.width)
+        items.append({"logo": {"logo_path": str(LEGEND), "height": legend_height, "margins": [0, 0], "bg_opacity": 0,
+                               "outline": None, "align": {"top_bottom": "bottom", "left_right": "left"}}})
     return {"decorate": items}
+
+
+def draw_legend() -> Image.Image:
+    """The rain-rate legend as `LEGEND` holds it: one box per rain class in its colour, and no data."""
+    boxes = [_box("rain rate, mm/h:", "white")]
+    boxes += [_box(f"{bound:g}" + ("+" if index == len(RAIN_CLASSES) - 1 else ""), _hex(colour),
+                   colour="white" if sum(colour) < 400 else "black")
+              for index, (bound, colour) in enumerate(RAIN_CLASSES)]
+    boxes.append(_box("no data", _hex(NO_DATA_COLOUR)))
+    canvas = Image.new("RGBA", (40 * FONT_SIZE, _box_height(FONT_SIZE)), (0, 0, 0, 0))
+    drawer = DecoratorAGG(canvas)
+    for box in boxes:
+        drawer.add_text(**box["text"])
+    return canvas.crop((0, 0, drawer.style["cursor"][0], canvas.height))
+
+
+def _box(text: str, background: str, *, colour: str = "black", size: int = FONT_SIZE, **placement) -> dict:
+    """A pydecorate text box: ``text`` in ``colour`` on ``background``, one line of `FONT` at ``size``."""
+    return {"text": {"txt": text, "font": FONT, "font_size": size, "line": colour, "bg": background,
+                     "bg_opacity": 255, "outline": background, "margins": [MARGIN, MARGIN],
+                     "height": _box_height(size), **placement}}
 
 
 def _box_height(size: int) -> int:
@@ -129,3 +150,7 @@ def picture_title(attrs: dict) -> str:
 
 def _hex(colour: tuple[int, int, int]) -> str:
     return "#" + "".join(f"{channel:02x}" for channel in colour)
+
+
+if __name__ == "__main__":
+    draw_legend().save(LEGEND)

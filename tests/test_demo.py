@@ -21,7 +21,7 @@ def test_demo_runs_the_chain_on_a_full_disc(demo_bundle, no_weights_env, tmp_pat
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--start-time", "2026-08-01T04:00"])
     assert result.exit_code == 0, result.output
     products = sorted((tmp_path / "products").glob("FY-4A_AGRI_20260801040000_*"))
-    assert len(products) == 12
+    assert len(products) == 14  # per area: four NetCDF products, the rate as GeoTIFF, two pictures
     assert sorted({path.suffix for path in products}) == [".nc", ".png", ".tif"]
     for path in products:
         assert str(path) in result.output

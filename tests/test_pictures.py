@@ -43,6 +43,22 @@ def test_decoration_draws_title_legend_and_demo_mark():
     assert not _has_colour(_decorated(width, height, demo=False), pictures.DEMO_MARK_COLOUR)
 
 
+def test_the_shipped_legend_is_the_one_the_palette_draws():
+    """``python -m satpy_prenet.pictures`` redraws it after a change of colours or classes."""
+    with Image.open(pictures.LEGEND) as shipped:
+        shipped = np.asarray(shipped.convert("RGBA"), dtype=int)
+    drawn = np.asarray(pictures.draw_legend(), dtype=int)
+    assert shipped.shape == drawn.shape
+    assert np.abs(shipped - drawn).mean() < 2, "the text may be smoothed slightly differently, not the colours"
+    for _, colour in pictures.RAIN_CLASSES:
+        assert _has_colour(shipped, colour)
+
+
+def test_the_legend_fits_narrow_pictures():
+    drawn = _decorated(256, 200, demo=False)
+    assert _has_colour(drawn[-30:], pictures.NO_DATA_COLOUR), "the last box of the legend is on the picture"
+
+
 def test_text_shrinks_on_narrow_pictures_but_stays_readable():
     assert pictures.font_size(2748) == pictures.FONT_SIZE
     assert 10 <= pictures.font_size(256) < pictures.font_size(1024) < pictures.FONT_SIZE

@@ -183,6 +183,15 @@ def test_reproducible_and_seed_dependent(world):
     assert not np.array_equal(first.bt["IR10.8"], other.bt["IR10.8"])
 
 
+def test_a_scene_without_agri_view_has_the_same_atmosphere_and_rain(world):
+    """The archive's scenes that only feed the hourly truth skip AGRI's view (``observe=False``)."""
+    observed = world.scene(START, "FY-4A", TROPICS)
+    unobserved = world.scene(START, "FY-4A", TROPICS, observe=False)
+    assert not unobserved.bt and not unobserved.reflectance
+    for name in ("rain_rate", "rain_type", "cloud_top_height", "ice_water_path", "surface_temperature", "lat", "lon"):
+        np.testing.assert_array_equal(getattr(unobserved, name), getattr(observed, name), err_msg=name)
+
+
 def test_window_equals_full_disc_slice(world, full_disc):
     for region in (TROPICS, EDGE_REGION, (2000, 2048, 300, 420)):
         window = world.scene(START, "FY-4A", region)

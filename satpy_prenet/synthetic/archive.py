@@ -253,7 +253,8 @@ def _simulate_hour(world: World, platform: str, hour: dt.datetime, windows: list
     """Simulate an hour: write its AGRI files and its CLDAS file; return them and the scenes the passes use.
 
     The hour's four slots are simulated on each window (lazily, in the order of the windows); the scene of a slot on
-    its own window (``slots``) is written as an AGRI file and kept, without what AGRI saw.
+    its own window (``slots``) is written as an AGRI file and kept, without what AGRI saw. The other scenes only feed
+    the hourly truth, so AGRI's view of them is not simulated.
     """
     agri: list[Path] = []
     kept: dict[dt.datetime, SimulatedScene] = {}
@@ -262,8 +263,9 @@ def _simulate_hour(world: World, platform: str, hour: dt.datetime, windows: list
         for window in windows:
             for k in range(4):
                 slot = hour + k * SCAN_INTERVAL
-                scene = world.scene(slot, platform, window)
-                if slots.get(slot) == window:
+                written = slots.get(slot) == window
+                scene = world.scene(slot, platform, window, observe=written)
+                if written:
                     agri.append(write_agri_l1(scene, root / "agri"))
                     kept[slot] = _light(scene)
                 yield scene
