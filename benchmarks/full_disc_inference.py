@@ -1,13 +1,19 @@
-"""Benchmark: PRE-Net inference over one AGRI full disc (2748 x 2748), wall time and peak memory.
+"""Benchmark: PRE-Net inference over one AGRI full disc (2748 x 2748), wall time, peak memory and precision.
 
 Each configuration runs in a fresh process so its peak memory is its own: the process loads the brightness
 temperatures of a simulated FY-4A full disc (simulated once by the parent, so the simulation's memory does not
 count) and runs both networks (classifier and regressor) over them, as in operations; tiles in space are
-skipped. Weights are random: timing does not depend on them.
+skipped. Weights are random (timing does not depend on them) unless ``--bundle`` gives a trained bundle, whose
+preset is then the one timed.
+
+Each precision (``--precisions``, `satpy_prenet.device.PRECISIONS`) is compared with the first one on the same
+disc: mean and largest |dP|, the share of rain flags that differ, and, with a bundle, the skill of each against
+the disc's simulated rain (seed 1, a world no bundle of the project was trained on).
 
     python benchmarks/full_disc_inference.py [--configs small paper] [--device cpu|cuda] [--threads N]
+        [--precisions float32 bfloat16] [--bundle satpy_prenet/weights/demo-small.safetensors]
 
-Results go to benchmarks/results/full_disc_inference_<device>.json and .md.
+Results go to benchmarks/results/full_disc_inference_<device>[_<bundle stem>].json and .md.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ def machine(device: str) -> dict:
 
 
 def simulate_input(path: Path) -> None:
-    """Brightness temperatures (8, 2748, 2748) of a simulated FY-4A full disc, as satpy's reader returns them."""
+    """Brightness temperatures (8, 2748, 2748) of a simulated FY-4A full disc, as satpy's reader returns them, and
+    beside them (``<path>.truth.npy``) the disc's true rain rate."""
     import numpy as np
 
     from satpy_prenet.channels import PAPER_BANDS
@@ -50,10 +57,17 @@ def simulate_input(path: Path) -> None:
 
     scene = World(seed=1).scene(dt.datetime(2026, 7, 15, 6), "FY-4A")
     np.save(path, np.stack([quantise_bt(scene.bt[key], key, "FY-4A") for key in PAPER_BANDS]).astype(np.float32))
+    np.save(_truth_path(path), scene.rain_rate)
 
 
-def run_one(config: str, device: str, batch_size: int | None, input_path: Path) -> dict:
-    """Time one full disc with a random-weight retriever of preset ``config`` (runs in a child process)."""
+def _truth_path(input_path: Path) -> Path:
+    return input_path.with_suffix(".truth.npy")
+
+
+def run_one(config: str, device: str, batch_size: int | None, input_path: Path, precision: str,
+            bundle: Path | None, output: Path, crop: int | None = None) -> dict:
+    """Time one full disc (or its central ``crop`` x ``crop`` pixels) with preset ``config`` at ``precision`` (runs
+    in a child process); save the outputs."""
     import numpy as np
     import torch
 
@@ -62,21 +76,31 @@ def run_one(config: str, device: str, batch_size: int | None, input_path: Path) 
     from satpy_prenet.model import PrecipitationRetriever
     from satpy_prenet.model.config import preset
 
-    bt = np.load(input_path)
-    student = preset(config, in_channels=len(PAPER_BANDS), out_channels=1)
-    torch.manual_seed(0)
-    retriever = PrecipitationRetriever(student=student, bands=PAPER_BANDS,
-                                       mean=np.nanmean(bt[:, ::16, ::16], axis=(1, 2)).tolist(),
-                                       std=np.nanstd(bt[:, ::16, ::16], axis=(1, 2)).tolist())
-    engine = TiledRetrieval(retriever, tile_size=student.tile_size, batch_size=batch_size, device=device)
+    bt = _cropped(np.load(input_path), crop)
+    if bundle is not None:
+        from satpy_prenet.bundle import load_bundle
+
+        retriever = load_bundle(bundle, device).model
+        bt = bt[[PAPER_BANDS.index(band) for band in retriever.bands]]
+        tile_size = retriever.student.tile_size
+    else:
+        student = preset(config, in_channels=len(PAPER_BANDS), out_channels=1)
+        torch.manual_seed(0)
+        retriever = PrecipitationRetriever(student=student, bands=PAPER_BANDS,
+                                           mean=np.nanmean(bt[:, ::16, ::16], axis=(1, 2)).tolist(),
+                                           std=np.nanstd(bt[:, ::16, ::16], axis=(1, 2)).tolist())
+        tile_size = student.tile_size
+    engine = TiledRetrieval(retriever, tile_size=tile_size, batch_size=batch_size, device=device,
+                            precision=precision)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     probability, rate = engine.predict(bt)
     if engine.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
+    np.save(output, np.stack([probability, rate]))
     result = {
-        "config": config,
+        "config": config, "precision": precision, "bundle": bundle.name if bundle else "random weights",
         "parameters_per_network": sum(p.numel() for p in retriever.classifier.parameters()),
         "tile_size": engine.tile_size, "overlap": engine.overlap, "batch_size": engine.batch_size,
         "device": str(engine.device), "wall_seconds": round(seconds, 2),
@@ -89,13 +113,45 @@ def run_one(config: str, device: str, batch_size: int | None, input_path: Path) 
     return result
 
 
+def _cropped(image, crop: int | None):
+    """The central ``crop`` x ``crop`` pixels of ``image`` (..., rows, cols); all of it without ``crop``."""
+    if not crop:
+        return image
+    top, left = (image.shape[-2] - crop) // 2, (image.shape[-1] - crop) // 2
+    return image[..., top:top + crop, left:left + crop]
+
+
+def compare(result: dict, output: Path, baseline: Path, truth: Path, scored: bool, crop: int | None) -> None:
+    """Add to ``result`` how its outputs differ from the baseline's and, if ``scored``, its skill on the truth."""
+    import numpy as np
+
+    from satpy_prenet.evaluation.metrics import scores
+
+    (probability, rate), (base_probability, base_rate) = np.load(output), np.load(baseline)
+    valid = np.isfinite(base_probability)
+    difference = np.abs(probability[valid] - base_probability[valid])
+    result.update(mean_abs_dp=float(difference.mean()), max_abs_dp=float(difference.max()),
+                  rain_flags_differing=float(np.mean((rate[valid] > 0) != (base_rate[valid] > 0))))
+    if scored:
+        skill = scores(rate, _cropped(np.load(truth), crop))
+        result.update(csi=round(skill.csi, 4), pod=round(skill.pod, 4), far=round(skill.far, 4),
+                      rmse=round(skill.rmse, 4), cc=round(skill.cc, 4))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["small", "paper"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--precisions", nargs="+", default=["auto"],
+                        help="compared with the first: auto, float32, bfloat16")
+    parser.add_argument("--bundle", type=Path, default=None, help="a trained bundle instead of random weights")
+    parser.add_argument("--crop", type=int, default=None,
+                        help="time the central N x N pixels only (a precision emulated in software is slow)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, default=Path(tempfile.gettempdir()) / "prenet_full_disc_bt.npy",
                         help="cache of the simulated brightness temperatures")
     args = parser.parse_args()
@@ -104,30 +160,50 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     if args.child:
-        print(json.dumps(run_one(args.child, args.device, args.batch_size, args.input)))
+        print(json.dumps(run_one(args.child, args.device, args.batch_size, args.input, args.precision, args.bundle,
+                                 args.output, args.crop)))
         return
-    if not args.input.exists():
+    if not args.input.exists() or not _truth_path(args.input).exists():
         simulate_input(args.input)
+    configs = ["bundle"] if args.bundle else args.configs
     results = []
-    for config in args.configs:
-        command = [sys.executable, __file__, "--child", config, "--device", args.device, "--input", str(args.input)]
-        command += ["--threads", str(args.threads)] if args.threads else []
-        command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results.append(json.loads(output.strip().splitlines()[-1]))
-        print(json.dumps(results[-1]))
-    report = {"benchmark": "full-disc inference, 2748 x 2748, both networks", "date": dt.date.today().isoformat(),
+    with tempfile.TemporaryDirectory() as scratch:
+        for config in configs:
+            outputs = []
+            for precision in args.precisions:
+                output = Path(scratch) / f"{config}-{precision}.npy"
+                command = [sys.executable, __file__, "--child", config, "--device", args.device, "--input",
+                           str(args.input), "--precision", precision, "--output", str(output)]
+                command += ["--threads", str(args.threads)] if args.threads else []
+                command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+                command += ["--bundle", str(args.bundle)] if args.bundle else []
+                command += ["--crop", str(args.crop)] if args.crop else []
+                stdout = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                results.append(json.loads(stdout.strip().splitlines()[-1]))
+                outputs.append(output)
+                compare(results[-1], output, outputs[0], _truth_path(args.input), scored=args.bundle is not None,
+                        crop=args.crop)
+                print(json.dumps(results[-1]))
+    size = f"{args.crop} x {args.crop} (centre of the disc)" if args.crop else "2748 x 2748"
+    report = {"benchmark": f"full-disc inference, {size}, both networks", "date": dt.date.today().isoformat(),
               "machine": machine(args.device), "results": results}
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"full_disc_inference_{args.device.split(':')[0]}"
+    suffixes = ([args.device.split(":")[0]] + ([args.bundle.stem] if args.bundle else [])
+                + ([f"crop{args.crop}"] if args.crop else []))
+    stem = RESULTS / "_".join(["full_disc_inference", *suffixes])
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# Full-disc inference ({report['date']})", "", f"Machine: {json.dumps(report['machine'])}", "",
-             "| config | params/network | tile | batch | device | wall s | peak RSS MiB |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['config']} | {r['parameters_per_network'] / 1e6:.2f} M | {r['tile_size']} | {r['batch_size']} "
-              f"| {r['device']} | {r['wall_seconds']} | {r['peak_rss_mib']} |" for r in results]
+    lines = [f"# Full-disc inference, {size} ({report['date']})", "", f"Machine: {json.dumps(report['machine'])}", "",
+             f"Weights: {results[0]['bundle']}. |dP| and differing rain flags: against the first precision of the "
+             "same configuration.", "",
+             "| config | precision | params/network | tile | batch | device | wall s | peak RSS MiB | mean abs dP "
+             "| max abs dP | rain flags differing | CSI | POD | FAR | RMSE | CC |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['config']} | {r['precision']} | {r['parameters_per_network'] / 1e6:.2f} M | {r['tile_size']} "
+              f"| {r['batch_size']} | {r['device']} | {r['wall_seconds']} | {r['peak_rss_mib']} "
+              f"| {r['mean_abs_dp']:.2g} | {r['max_abs_dp']:.2g} | {r['rain_flags_differing']:.3%} | "
+              + " | ".join(str(r.get(key, "-")) for key in ("csi", "pod", "far", "rmse", "cc")) + " |"
+              for r in results]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from satpy_prenet.cli_options import device_option
+from satpy_prenet.cli_options import device_option, precision_option
 from satpy_prenet.ground.cli import ground
 
 LOG = logging.getLogger("satpy_prenet")
@@ -36,11 +36,12 @@ def main(verbose: bool) -> None:
               help="Also write the pixels' 2-D longitudes and latitudes into the NetCDF file (larger file).")
 @click.option("--institution", default=None,
               help="Global attribute 'institution' of the NetCDF file: who made the products (default: satpy-prenet).")
+@precision_option()
 @click.option("--coasts", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the GSHHG shapefiles (holding GSHHS_shp): draw coastlines on the pictures "
                    "(needs pycoast: the 'coastlines' extra).")
 def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, device: str | None, lonlats: bool,
-             institution: str | None, coasts: Path | None) -> None:
+             institution: str | None, precision: str | None, coasts: Path | None) -> None:
     """Write the precipitation products of AGRI L1 FILES (NetCDF and PNG) to --out.
 
     Each file is processed on its own: a bad file is reported and the next one is still processed.
@@ -61,7 +62,8 @@ def retrieve(files: tuple[Path, ...], out_dir: Path, weights: Path | None, devic
         click.echo(f"{path}:")
         try:
             products = retrieve_file(path, out_dir, weights=weights, device=device, progress=sys.stdout.isatty(),
-                                     lonlats=lonlats, institution=institution, coasts=coasts)
+                                     lonlats=lonlats, institution=institution, coasts=coasts,
+                                     precision=precision)
         except Exception as err:  # one bad file must not stop the others; the message names the problem
             message = str(err)
             LOG.error("no products: %s", message if str(path) in message else f"{path}: {message}")

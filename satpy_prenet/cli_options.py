@@ -26,3 +26,20 @@ def device_option(default: str | None = "auto", help: str = DEVICE_HELP) -> Call
     """The --device option, checked when the command line is parsed."""
     return click.option("--device", default=default, show_default=default is not None, help=help,
                         callback=_checked_device)
+
+
+def _checked_precision(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """The --precision value, refused at once if it is not one of `satpy_prenet.device.PRECISIONS`."""
+    from satpy_prenet.device import PRECISIONS
+
+    if value is not None and value not in PRECISIONS:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(PRECISIONS)}", ctx=context, param=parameter)
+    return value
+
+
+def precision_option() -> Callable[[Any], Any]:
+    """The --precision option of inference, checked when the command line is parsed."""
+    return click.option("--precision", default=None, callback=_checked_precision,
+                        help="Arithmetic of the model: auto (mixed on a GPU, float32 on the CPU; the default), "
+                             "float32, or bfloat16 (faster on CPUs with bfloat16 instructions; its skill cost is "
+                             "in docs/benchmarks.md).")

@@ -34,13 +34,14 @@ FLAG_FILL = -1
 class _PRENetCompositor(CompositeBase):
     """Base of the PRE-Net compositors: resolves the bundle, orders the bands, describes the product."""
 
-    def __init__(self, name, weights=None, weights_sha256=None, device=None, batch_size=None, max_good_zenith=70.0,
-                 **kwargs):
+    def __init__(self, name, weights=None, weights_sha256=None, device=None, batch_size=None, precision=None,
+                 max_good_zenith=70.0, **kwargs):
         """Store the options; the weights are loaded on first use, once per process."""
         self.weights = weights
         self.weights_sha256 = weights_sha256
         self.device = device
         self.batch_size = batch_size
+        self.precision = precision
         self.max_good_zenith = float(max_good_zenith)
         super().__init__(name, **kwargs)
 
@@ -65,7 +66,8 @@ class _PRENetCompositor(CompositeBase):
         raise NotImplementedError
 
     def _retrieval(self, inputs, bundle):
-        return _shared_retrieval(inputs, bundle, self.batch_size)
+        precision = self.precision or satpy.config.get("prenet_precision", "auto")
+        return _shared_retrieval(inputs, bundle, self.batch_size, precision)
 
     def _attributes(self, inputs, bundle):
         header = bundle.header
@@ -248,13 +250,13 @@ def _select_bands(arrays: list[xr.DataArray], bundle) -> list[xr.DataArray]:
     return [by_key[key] for key in bundle.header.bands]
 
 
-def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None):
+def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None, precision: str):
     """Lazy (probability, rate) on the native grid; identical task names for identical inputs and bundle."""
     from satpy_prenet.inference import TiledRetrieval, gate_rate
 
     bt = da.stack([array.data.astype(np.float32) for array in inputs])
-    engine = TiledRetrieval.from_bundle(bundle, batch_size=batch_size)
-    probability, rate = engine.retrieve_dask(bt)  # task names keyed by the bundle sha256 (from_bundle)
+    engine = TiledRetrieval.from_bundle(bundle, batch_size=batch_size, precision=precision)
+    probability, rate = engine.retrieve_dask(bt)  # task names keyed by the bundle sha256 and precision
     return probability, gate_rate(probability, rate, bundle.header.probability_threshold, bundle.header.rain_threshold)
 
 

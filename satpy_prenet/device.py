@@ -19,6 +19,10 @@ _LOCKS_GUARD = threading.Lock()
 _ANNOUNCED: set[str] = set()
 
 
+#: Precisions of inference: ``auto`` (mixed on CUDA, float32 on the CPU), ``float32``, ``bfloat16`` (autocast).
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 def select_device(requested: str | torch.device | None = "auto") -> torch.device:
     """Choose the torch device to run on, and log the choice.
 
@@ -76,11 +80,22 @@ def describe(device: torch.device) -> str:
     return str(device)
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The mixed-precision type of inference on ``device``: bfloat16 (else float16) on CUDA, None on the CPU."""
-    if device.type != "cuda":
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast type of inference on ``device`` at ``precision`` (one of `PRECISIONS`); None: float32.
+
+    ``auto`` is bfloat16 (else float16) on CUDA and float32 on the CPU; ``bfloat16`` autocasts on either (on CPUs
+    with bfloat16 instructions, several times faster than float32: docs/benchmarks.md).
+
+    Raises:
+        ValueError: For a precision not in `PRECISIONS`.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "bfloat16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
 
 
 def device_lock(device: torch.device) -> threading.Lock:

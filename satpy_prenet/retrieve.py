@@ -73,7 +73,8 @@ def make_output_folder(out_dir: str | Path) -> Path:
 
 def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path | None = None,
                   device: str | None = None, progress: bool = False, lonlats: bool = False,
-                  institution: str | None = None, coasts: str | Path | None = None) -> Products:
+                  institution: str | None = None, coasts: str | Path | None = None,
+                  precision: str | None = None) -> Products:
     """Compute the PRE-Net products of AGRI file ``path`` and write them to ``out_dir``.
 
     The files appear under their final names only when complete: they are written in a staging folder
@@ -88,12 +89,15 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
         progress: Show a progress bar while computing.
         lonlats: Also write the 2-D longitudes and latitudes of the pixels into the NetCDF file.
         institution: Global attribute ``institution`` of the NetCDF file; default `INSTITUTION`.
+        precision: ``auto``, ``float32`` or ``bfloat16`` (`satpy_prenet.device.PRECISIONS`); default: the
+            composite's option (``auto``).
         coasts: Folder of the GSHHG shapefiles (holding ``GSHHS_shp``): draw coastlines on the pictures
             (`pictures.coastline_overlay`, needs pycoast).
     """
     overlay = coastline_overlay(coasts) if coasts else None
     bundle = resolve_bundle_path(weights, option_name="--weights option") if weights else resolve_bundle_path()
-    options = {key: value for key, value in (("prenet_weights", str(bundle)), ("prenet_device", device)) if value}
+    options = {key: value for key, value in (("prenet_weights", str(bundle)), ("prenet_device", device),
+                                             ("prenet_precision", precision)) if value}
     with satpy.config.set(**options):
         header = read_header(bundle)
         agri = inspect_agri_file(path, required_bands=header.bands)

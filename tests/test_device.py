@@ -26,9 +26,12 @@ def test_select_device_falls_back_to_cpu(monkeypatch, caplog):
         select_device("gpu-please")
 
 
-def test_cpu_has_no_autocast_and_one_lock():
+def test_cpu_runs_float32_unless_asked_for_bfloat16_and_has_one_lock():
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu) is None
+    assert autocast_dtype(cpu, "float32") is None
+    assert autocast_dtype(cpu, "bfloat16") is torch.bfloat16
+    assert autocast_dtype(torch.device("cuda"), "float32") is None
     assert device_lock(cpu) is device_lock(torch.device("cpu"))
 
 

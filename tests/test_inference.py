@@ -87,6 +87,24 @@ def test_products_are_nan_off_disc_and_physical_on_it(reference, image):
     assert np.all(rate[~invalid] >= 0) and rate[~invalid].max() > 0
 
 
+def test_bfloat16_on_the_cpu_stays_close_to_float32(model, image):
+    """``precision="bfloat16"`` on the CPU: not bit-equal, so it really ran in bfloat16, but close. (Two tiles:
+    CPUs without bfloat16 instructions emulate it, about 30 times slower.)"""
+    crop = image[:, 118:182, 150:262]
+    fast, exact = (TiledRetrieval(model, tile_size=TILE, overlap=OVERLAP, device="cpu", precision=precision)
+                   .predict(crop) for precision in ("bfloat16", "float32"))
+    for got, want in zip(fast, exact, strict=True):
+        valid = np.isfinite(want)
+        np.testing.assert_array_equal(np.isfinite(got), valid)
+        difference = np.abs(got[valid] - want[valid])
+        assert 0 < difference.max() and difference.mean() < 0.02 * np.abs(want[valid]).mean()
+
+
+def test_an_unknown_precision_is_refused(model):
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        TiledRetrieval(model, tile_size=TILE, device="cpu", precision="half")
+
+
 def test_results_do_not_depend_on_batch_size(model, image):
     crop = np.ascontiguousarray(image[:, :160, :200])  # a corner: space and disc
     results = [TiledRetrieval(model, tile_size=TILE, overlap=OVERLAP, batch_size=batch_size, device="cpu").predict(crop)

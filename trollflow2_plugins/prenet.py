@@ -21,7 +21,7 @@ from satpy_prenet.agri_files import AGRIFileError, inspect_agri_file
 from satpy_prenet.bundle import BundleError, load_model_once, read_header, resolve_bundle_path
 from satpy_prenet.chain import as_utc
 from satpy_prenet.channels import READERS
-from satpy_prenet.device import select_device
+from satpy_prenet.device import autocast_dtype, select_device
 from satpy_prenet.pictures import PICTURES, decoration, picture_title
 
 LOG = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ LOG = logging.getLogger(__name__)
 JOB_BUNDLE_KEY = "prenet_bundle"
 
 
-def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, torch_threads=None, dask_workers=None):
+def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, torch_threads=None, dask_workers=None,
+                      precision="auto"):
     """Choose the device, set the thread counts and load the weights bundle, once per process.
 
     The bundle stays loaded for the life of the process: with the launcher in threaded mode (``-t``) the
@@ -48,11 +49,13 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
           weights_sha256: null  # refuse any bundle whose tensors have another SHA-256
           torch_threads: null   # CPU threads of the model; default: torch's (one per core)
           dask_workers: null    # threads reading, resampling and writing; default: dask's (one per core)
+          precision: auto       # auto (mixed on a GPU, float32 on the CPU), float32 or bfloat16
     """
     try:
         chosen = select_device(device)
+        autocast_dtype(chosen, precision)
     except ValueError as error:
-        _abort(f"PRE-Net device setting: {error}")
+        _abort(f"PRE-Net device or precision setting: {error}")
     if torch_threads:
         torch.set_num_threads(int(torch_threads))
     if dask_workers:
@@ -62,7 +65,7 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
         bundle = load_model_once(path, chosen, expected_sha256=weights_sha256)
     except BundleError as error:
         _abort(f"No PRE-Net model: {error}")
-    satpy.config.set(prenet_device=str(chosen), prenet_weights=str(path))
+    satpy.config.set(prenet_device=str(chosen), prenet_weights=str(path), prenet_precision=precision)
     LOG.info("PRE-Net on %s with %s bundle %s; torch threads %d", chosen, bundle.header.purpose, path,
              torch.get_num_threads())
     job[JOB_BUNDLE_KEY] = bundle

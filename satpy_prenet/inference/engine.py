@@ -42,11 +42,11 @@ class TiledRetrieval:
         tile_size: Side ``T`` of the tiles, a multiple of the model's ``size_multiple`` (the bundle's ``tile_size``).
         overlap: Overlap of neighbouring tiles in pixels, a multiple of the model's ``size_multiple``, smaller than
             ``T``; default ``T / 8`` rounded down to that multiple, at least one multiple (0 if ``T`` is one).
-        batch_size, device, amp, progress: Those of `satpy_prenet.inference.runner.DeviceRunner`.
+        batch_size, device, precision, progress: Those of `satpy_prenet.inference.runner.DeviceRunner`.
     """
 
     def __init__(self, model: torch.nn.Module, *, tile_size: int, overlap: int | None = None,
-                 batch_size: int | None = None, device: str | torch.device = "auto", amp: bool = True,
+                 batch_size: int | None = None, device: str | torch.device = "auto", precision: str = "auto",
                  progress: bool = False):
         """Check the tiling and put the model on its device."""
         multiple = _size_multiple(model)
@@ -59,7 +59,8 @@ class TiledRetrieval:
         if overlap % multiple:
             raise ValueError(f"overlap {overlap} must be a multiple of {multiple} in [0, {tile_size})")
         self.grid = TileGrid(tile_size, int(overlap))
-        self.runner = DeviceRunner(model, device=device, batch_size=batch_size, amp=amp, progress=progress)
+        self.runner = DeviceRunner(model, device=device, batch_size=batch_size, precision=precision,
+                                   progress=progress)
         #: Identity of the model in dask task names (`from_bundle` sets the bundle's sha256).
         self.token = uuid.uuid4().hex
 
@@ -69,7 +70,7 @@ class TiledRetrieval:
         kwargs.setdefault("tile_size", bundle.header.tile_size)
         kwargs.setdefault("device", bundle.device)
         engine = cls(bundle.model, **kwargs)
-        engine.token = bundle.header.sha256
+        engine.token = f"{bundle.header.sha256}-{engine.runner.precision}"
         return engine
 
     @property

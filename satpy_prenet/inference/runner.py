@@ -32,7 +32,8 @@ class DeviceRunner:
         device: Anything `satpy_prenet.device.select_device` takes.
         batch_size: Inputs per forward pass; default 16 on a GPU, 4 on the CPU. Halved on a GPU out-of-memory
             error.
-        amp: Mixed precision on CUDA (`satpy_prenet.device.autocast_dtype`); no effect on the CPU.
+        precision: ``auto`` (mixed on CUDA, float32 on the CPU), ``float32`` or ``bfloat16``
+            (`satpy_prenet.device.autocast_dtype`).
         progress: Show a tqdm progress bar (off by default; the satpy path stays quiet).
 
     One batch runs at a time per device in the whole process, whatever the number of dask threads or runners: GPU
@@ -40,14 +41,15 @@ class DeviceRunner:
     """
 
     def __init__(self, model: torch.nn.Module, *, device: str | torch.device = "auto", batch_size: int | None = None,
-                 amp: bool = True, progress: bool = False):
+                 precision: str = "auto", progress: bool = False):
         """Check the batch size and put the model on its device."""
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.batch_size = int(batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 4))
         self.model = model.to(self.device).eval()
-        self.amp_dtype = autocast_dtype(self.device) if amp else None
+        self.precision = precision
+        self.amp_dtype = autocast_dtype(self.device, precision)
         self.progress = progress
         self._make_locks()
 
