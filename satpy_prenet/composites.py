@@ -261,5 +261,12 @@ def _shared_retrieval(inputs: list[xr.DataArray], bundle, batch_size: int | None
 
 
 def _yx_coords(array: xr.DataArray) -> dict:
-    """The input's grid coordinates, and its CRS: writers need it to tell the grid is projected."""
-    return {name: array.coords[name] for name in ("y", "x", "crs") if name in array.coords}
+    """The coordinates of a product: the input's grid, CRS and scan start.
+
+    Writers need the CRS to tell the grid is projected; satpy's CF writer makes the scalar ``time`` (the scan's
+    start) a time axis with its bounds.
+    """
+    coords = {name: array.coords[name] for name in ("y", "x", "crs") if name in array.coords}
+    if "start_time" in array.attrs:
+        coords["time"] = np.datetime64(array.attrs["start_time"], "ns")
+    return coords

@@ -118,8 +118,9 @@ def _skill(products: tuple[Path, ...], scene: SimulatedScene) -> tuple[dict[str,
     """
     for path in (path for path in products if path.suffix == ".nc"):
         with xr.open_dataset(path) as written:
-            if "precipitation_rate" in written and written["precipitation_rate"].shape == scene.rain_rate.shape:
-                rate = written["precipitation_rate"].values
+            rate = written["precipitation_rate"].squeeze("time", drop=True) if "precipitation_rate" in written else None
+            if rate is not None and rate.shape == scene.rain_rate.shape:
+                rate = rate.values
                 purpose = written["precipitation_rate"].attrs["prenet_bundle_purpose"]
                 truth = np.where(np.isfinite(rate), scene.rain_rate, np.nan)
                 gpi = gpi_rate(quantise_bt(scene.bt["IR10.8"], "IR10.8", scene.platform))

@@ -13,7 +13,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import satpy
 from dask.diagnostics import ProgressBar
 from satpy import Scene
@@ -30,7 +29,7 @@ LOG = logging.getLogger(__name__)
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
 #: NetCDF encoding of each product variable (dimensions time, y, x): zlib level 4 and chunks of 256 x 256 pixels,
 #: so that reading a region decompresses only the chunks it touches (11 x 11 chunks on the 2748 x 2748 full disc).
-#: etc/trollflow2/agri_precipitation.yaml repeats it without the time step; a test checks that the two agree.
+#: etc/trollflow2/agri_precipitation.yaml repeats it; a test checks that the two agree.
 PRODUCT_ENCODING = {"zlib": True, "complevel": 4, "chunksizes": [1, 256, 256]}
 #: Value of the global attribute ``institution`` unless the operator gives another.
 INSTITUTION = "satpy-prenet"
@@ -107,8 +106,6 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
     missing = [name for name in (*PRODUCTS, *PICTURES) if name not in scene]
     if missing:
         raise RuntimeError(f"{agri.path}: could not make {', '.join(missing)} (see the log above)")
-    for name in PRODUCTS:  # satpy's CF writer makes a coordinate named time a CF time axis, with time_bnds
-        scene[name] = scene[name].assign_coords(time=np.datetime64(scene[name].attrs["start_time"], "ns"))
     stem = f"{agri.platform.replace('-', '')}_AGRI_{agri.observation}_{scene.start_time:%Y%m%d%H%M%S}_precipitation"
     final = Products(netcdf=out_dir / f"{stem}.nc", image=out_dir / f"{stem}_rate.png",
                      quicklook=out_dir / f"{stem}_rate_on_ir.png")

@@ -106,7 +106,8 @@ def _check_netcdf(folder, area, shape):
     for product in PRODUCTS:
         [path] = folder.glob(f"FY-4A_AGRI_*_{area}_{product}.nc")
         with xr.open_dataset(path, mask_and_scale=False) as written:  # the flags keep their fill value -1
-            variable = written[product]
+            assert written["time"].size == 1 and "time_bnds" in written, "a CF time axis of one step"
+            variable = written[product].squeeze("time", drop=True)
             assert variable.shape == shape
             assert "grid_mapping" in variable.attrs or "crs" in written.coords or "crs" in written
             assert variable.attrs["prenet_bundle_purpose"] == "demo-synthetic"

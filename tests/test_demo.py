@@ -28,7 +28,8 @@ def test_demo_runs_the_chain_on_a_full_disc(demo_bundle, no_weights_env, tmp_pat
     [native] = [path for path in products if path.name.endswith("_native_precipitation_rate.nc")]
     [quality] = [path for path in products if path.name.endswith("_native_precipitation_quality.nc")]
     with xr.open_dataset(native) as rate, xr.open_dataset(quality) as flags:
-        rate, quality = rate["precipitation_rate"].values, flags["precipitation_quality"].values
+        rate, quality = (data[name].squeeze("time").values
+                         for data, name in ((rate, "precipitation_rate"), (flags, "precipitation_quality")))
     assert rate.shape == (2748, 2748)
     space = quality == 3
     assert 0.2 < space.mean() < 0.3  # 76 % of the full-disc pixels see the Earth

@@ -13,6 +13,7 @@ import xarray as xr
 from click.testing import CliRunner
 from pyresample.geometry import AreaDefinition
 from satpy import Scene
+from satpy.cf.coords import EPOCH
 
 from satpy_prenet.cli import main
 from satpy_prenet.ground.ekf import ZREKF
@@ -106,7 +107,8 @@ def _product(path, scale, time_axis=False):
                                "units": "mm h-1", "name": "precipitation_rate", "platform_name": "FY-4A"})
     scene = Scene()
     scene["precipitation_rate"] = rate.assign_coords(time=np.datetime64(SLOT, "ns")) if time_axis else rate
-    scene.save_datasets(writer="cf", filename=str(path), include_lonlats=False)
+    scene.save_datasets(writer="cf", filename=str(path), include_lonlats=False,
+                        encoding={"time": {"units": EPOCH}} if time_axis else {})
     return area, truth
 
 

@@ -17,6 +17,7 @@ import xarray as xr
 from click.testing import CliRunner
 from conftest import START
 from satpy import Scene
+from satpy.cf.coords import EPOCH
 
 from satpy_prenet import retrieve
 from satpy_prenet.chain import config_dir, read_product_list
@@ -149,10 +150,8 @@ def test_the_product_list_writes_netcdf_as_retrieve_does():
     entries = [(name, fmt) for area in product_list["areas"].values() for name, product in area["products"].items()
                for fmt in product["formats"] if fmt["writer"] == "cf"]
     assert {name for name, _ in entries} == set(retrieve.PRODUCTS)
-    # The chain's products have no time coordinate yet: the same encoding without the time step.
-    expected = {**retrieve.PRODUCT_ENCODING, "chunksizes": retrieve.PRODUCT_ENCODING["chunksizes"][1:]}
     for name, fmt in entries:
-        assert fmt["encoding"] == {name: expected}
+        assert fmt["encoding"] == {name: retrieve.PRODUCT_ENCODING, "time": {"units": EPOCH}}
         assert fmt["include_lonlats"] is False
         header = fmt["header_attrs"]
         assert header["references"] == retrieve.REFERENCES

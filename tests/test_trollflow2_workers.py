@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 import satpy
 import torch
+from satpy.cf.coords import EPOCH
 from trollflow2.plugins import AbortProcessing, create_scene, load_composites, resample
 
 from satpy_prenet.bundle import clear_model_cache, embedded_bundle_path, load_model_once
@@ -29,7 +30,8 @@ def make_job(path, output_dir=None, areas=("None",), **overrides):
     mda.update(overrides)
     def products():  # trollflow2 writes each file's name into its format entry: one set per area
         return {name: {"productname": name, "formats": [{"format": "NETCDF4", "writer": "cf",
-                                                         "fname_pattern": "{areaname}_{productname}.nc"}]}
+                                                         "fname_pattern": "{areaname}_{productname}.nc",
+                                                         "encoding": {"time": {"units": EPOCH}}}]}
                 for name in PRODUCTS}
 
     settings = {"delay_composites": False, "resampler": "nearest", "radius_of_influence": 30000,
