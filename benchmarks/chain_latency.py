@@ -304,13 +304,14 @@ def write_report(report: dict, out: Path) -> None:
     stem = out / "chain_latency_cpu"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     other = ", ".join(f"{case['bundle']} {case['mode']} {case['other_cpu_percent']} %" for case in report["cases"])
+    files = report["cases"][0]["messages"][0]["files"]
     lines = [
         f"# Chain latency: posttroll message to all product files of one FY-4A full disc ({report['date']})", "",
         f"Machine: {json.dumps(report['machine'])}", "",
         "trollflow2 `satpy_launcher.py` with `etc/trollflow2/agri_precipitation.yaml` (publisher moved to a free "
-        "loopback port), 12 product files per message, one simulated full disc (2748 x 2748) per message, messages "
-        "one after another. `small`: the embedded demo bundle; `paper`: the paper preset with untrained random "
-        "weights. `fresh`: one job process per message; `threaded`: `-t`, the model stays loaded. Peak RSS: the "
+        f"loopback port), {files} product files per message, one simulated full disc (2748 x 2748) per message, "
+        "messages one after another. `small`: the embedded demo bundle; `paper`: the paper preset with untrained "
+        "random weights. `fresh`: one job process per message; `threaded`: `-t`, the model stays loaded. Peak RSS: the "
         "largest of the launcher and its job processes (`RUSAGE_CHILDREN`), so in threaded mode everything, in fresh "
         f"mode the largest job. CPU used by other work (other processes, hypervisor steal) during each case: {other} "
         "(machine busy time less the case's own; about +-1 % of accounting noise).",
@@ -372,7 +373,7 @@ def main() -> None:
         cases = run_cases_in_children(args, inputs, workdir)
     for case in cases:
         derive(case, measured)
-    report = {"benchmark": "chain latency, posttroll message to the 12 product files of one FY-4A full disc",
+    report = {"benchmark": "chain latency, posttroll message to all product files of one FY-4A full disc",
               "date": dt.date.today().isoformat(), "machine": machine(), "in_process": measured, "cases": cases}
     write_report(report, args.out)
 

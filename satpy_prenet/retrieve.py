@@ -142,12 +142,17 @@ def _save_picture(scene: Scene, name: str, filename: Path, *, fill_value: int | 
 
 def global_attributes(agri: AGRIFile, header: BundleHeader, institution: str | None = None) -> dict[str, str]:
     """Global attributes of the NetCDF file of ``agri``'s products; satpy adds ``Conventions`` and ``history``."""
+    return {"title": f"PRE-Net precipitation from {agri.platform} AGRI", "institution": institution or INSTITUTION,
+            "source": source_attribute([agri], header), "references": REFERENCES}
+
+
+def source_attribute(agri_files: list[AGRIFile], header: BundleHeader) -> str:
+    """Global attribute ``source`` of products made from ``agri_files`` with the bundle of ``header``."""
     bundle = f"PRE-Net weights bundle {header.path.name} (purpose {header.purpose}, sha256 {header.sha256})"
     if header.is_demo:
         bundle += ": a demonstration bundle trained on simulated data only, not a measurement of real precipitation"
-    return {"title": f"PRE-Net precipitation from {agri.platform} AGRI", "institution": institution or INSTITUTION,
-            "source": f"{agri.path.name} ({agri.platform} AGRI L1 4 km); {bundle}; satpy-prenet {__version__}",
-            "references": REFERENCES}
+    inputs = ", ".join(f"{agri.path.name} ({agri.platform} AGRI L1 4 km)" for agri in agri_files)
+    return f"{inputs}; {bundle}; satpy-prenet {__version__}"
 
 
 def _netcdf_encoding(shape: tuple[int, ...], lonlats: bool) -> dict[str, dict]:

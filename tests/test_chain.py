@@ -95,18 +95,19 @@ def test_message_to_products(recent_agri_files, chain_now, no_weights_env, tmp_p
         for product in (*PRODUCTS, *PICTURES)}
     assert chain.leftovers() == []
     for area, shape in (("native", (256, 256)), ("east_asia", (1625, 2500))):
-        _check_netcdf(chain.products, area, shape)
+        _check_netcdf(chain.products, area, shape, good)
         for name in ("precipitation_rate.tif", *(f"{picture}.png" for picture in PICTURES)):
             [image] = [path for path in files if path.name.endswith(f"_{area}_{name}")]
             _check_image(image, shape)
 
 
-def _check_netcdf(folder, area, shape):
+def _check_netcdf(folder, area, shape, source):
     data = {}
     for product in PRODUCTS:
         [path] = folder.glob(f"FY-4A_AGRI_*_{area}_{product}.nc")
         with xr.open_dataset(path, mask_and_scale=False) as written:  # the flags keep their fill value -1
             assert written["time"].size == 1 and "time_bnds" in written, "a CF time axis of one step"
+            assert written.attrs["source"].startswith(f"{source.name} (FY-4A AGRI L1 4 km); PRE-Net weights bundle")
             variable = written[product].squeeze("time", drop=True)
             assert variable.shape == shape
             assert "grid_mapping" in variable.attrs or "crs" in written.coords or "crs" in written

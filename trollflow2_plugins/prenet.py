@@ -23,11 +23,14 @@ from satpy_prenet.chain import as_utc
 from satpy_prenet.channels import READERS
 from satpy_prenet.device import autocast_dtype, select_device
 from satpy_prenet.pictures import PICTURES, decoration, picture_title
+from satpy_prenet.retrieve import source_attribute
 
 LOG = logging.getLogger(__name__)
 
 #: Where `load_prenet_model` leaves the loaded bundle in the job, for `check_agri_input`.
 JOB_BUNDLE_KEY = "prenet_bundle"
+#: Where `check_agri_input` leaves what it found of each input file (`satpy_prenet.agri_files.AGRIFile`).
+JOB_INPUTS_KEY = "prenet_inputs"
 
 
 def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, torch_threads=None, dask_workers=None,
@@ -102,11 +105,13 @@ def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minut
     if max_age_minutes is not None:
         _check_age(files, mda.get("start_time"), float(max_age_minutes), now)
     bands = _required_bands(job)
+    job[JOB_INPUTS_KEY] = []
     for filename in job["input_filenames"]:
         try:
             agri = inspect_agri_file(filename, required_bands=bands)
         except AGRIFileError as error:
             _abort(str(error))
+        job[JOB_INPUTS_KEY].append(agri)
         if agri.platform != platform:
             _abort(f"{filename}: the message announces {platform} but the file comes from {agri.platform}")
         if observation_types and agri.observation not in observation_types:
@@ -166,6 +171,27 @@ def decorate_pictures(job):
             decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
             config["formats"] = [{"decorate": decorate, **fmt} if fmt.get("writer") == "simple_image" else fmt
                                  for fmt in config.get("formats", [])]
+
+
+def describe_sources(job):
+    """Name the job's input files and bundle in the global attribute ``source`` of every CF NetCDF file.
+
+    The product list's ``header_attrs`` serve every file, so their ``source`` can only describe the inputs in
+    general; this worker replaces it with the one ``satpy-prenet retrieve`` writes (``retrieve.source_attribute``):
+    the input files, the bundle's name, purpose and SHA-256, and the package version. Run it after
+    `check_agri_input` and `load_prenet_model`, before the products are saved.
+
+    YAML::
+
+        - fun: !!python/name:trollflow2_plugins.prenet.describe_sources
+    """
+    if JOB_INPUTS_KEY not in job or JOB_BUNDLE_KEY not in job:
+        return
+    source = source_attribute(job[JOB_INPUTS_KEY], job[JOB_BUNDLE_KEY].header)
+    for area_config in job["product_list"]["product_list"]["areas"].values():
+        for config in area_config["products"].values():
+            config["formats"] = [{**fmt, "header_attrs": {**fmt.get("header_attrs", {}), "source": source}}
+                                 if fmt.get("writer") == "cf" else fmt for fmt in config.get("formats", [])]
 
 
 def _required_bands(job):
