@@ -78,26 +78,22 @@ def font_size(width: int) -> int:
     return max(10, min(FONT_SIZE, width // 60))
 
 
-def decoration(title: str, *, demo: bool, width: int, legend: bool = True) -> dict:
+def decoration(title: str, *, demo: bool, width: int) -> dict:
     """Satpy's ``decorate`` option for one picture ``width`` pixels wide.
 
-    Args:
-        title: Text at the top left (satellite, time, product).
-        demo: Add `DEMO_MARK` under the title, on red.
-        width: Width of the picture, pixels (sets the text height, `font_size`).
-        legend: Add the rain-rate legend (`LEGEND`, as high as the text or less on narrow pictures) at the bottom
-            left.
+    The title at the top left, `DEMO_MARK` under it on red when ``demo``, and the rain-rate legend (`LEGEND`, as
+    high as the text, or less on pictures too narrow for it) at the bottom left. ``width`` sets the text height
+    (`font_size`).
     """
     size = font_size(width)
     height = _box_height(size)
     items = [_box(title, "white", size=size, align={"top_bottom": "top", "left_right": "left"}, cursor=[0, 0])]
     if demo:  # its own line: pydecorate places boxes side by side unless given where to start
         items.append(_box(DEMO_MARK, _hex(DEMO_MARK_COLOUR), colour="white", size=size, cursor=[0, height]))
-    if legend:  # one image: satpy converts the whole picture once per item it draws
-        with Image.open(LEGEND) as image:  # no higher than the text, no wider than the picture
-            legend_height = min(height, width * image.height // image.width)
-        items.append({"logo": {"logo_path": str(LEGEND), "height": legend_height, "margins": [0, 0], "bg_opacity": 0,
-                               "outline": None, "align": {"top_bottom": "bottom", "left_right": "left"}}})
+    with Image.open(LEGEND) as image:  # one image: satpy converts the whole picture once per item it draws
+        legend_height = min(height, width * image.height // image.width)
+    items.append({"logo": {"logo_path": str(LEGEND), "height": legend_height, "margins": [0, 0], "bg_opacity": 0,
+                           "outline": None, "align": {"top_bottom": "bottom", "left_right": "left"}}})
     return {"decorate": items}
 
 
