@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import h5py
@@ -142,3 +143,24 @@ def test_coastlines_are_drawn_from_gshhg_shapefiles(agri_files, no_weights_env, 
 def test_coastlines_need_the_gshhg_folder(tmp_path):
     with pytest.raises(ValueError, match=f"{tmp_path}: no GSHHS_shp folder"):
         pictures.coastline_overlay(tmp_path)
+
+
+def test_the_chain_worker_decorates_pictures_only_and_marks_the_demo_bundle_without_a_loaded_model(no_weights_env):
+    """``decorate_pictures`` on a job whose product list lacks ``load_prenet_model``: the configured bundle (here the
+    embedded demo) still decides the mark; a format with its own ``decorate`` and the NetCDF files are left alone."""
+    from trollflow2_plugins.prenet import decorate_pictures
+
+    picture = xr.DataArray(np.zeros((300, 500)), dims=("y", "x"), attrs={
+        "platform_name": "FY-4A", "start_time": dt.datetime(2026, 7, 15, 6), "long_name": "PRE-Net precipitation rate"})
+    own = {"writer": "simple_image", "decorate": {"decorate": []}}
+    products = {"precipitation_rate_map": {"formats": [{"writer": "simple_image"}, own]},
+                "precipitation_rate": {"formats": [{"writer": "cf"}]}}
+    job = {"product_list": {"product_list": {"areas": {"None": {"products": products}}}},
+           "resampled_scenes": {"None": {"precipitation_rate_map": picture, "precipitation_rate": picture}}}
+    decorate_pictures(job)
+    decorated = job["product_list"]["product_list"]["areas"]["None"]["products"]
+    texts = [item["text"]["txt"] for item in decorated["precipitation_rate_map"]["formats"][0]["decorate"]["decorate"]
+             if "text" in item]
+    assert texts == ["FY-4A AGRI  2026-07-15 06:00 UTC  PRE-Net precipitation rate", pictures.DEMO_MARK]
+    assert decorated["precipitation_rate_map"]["formats"][1] == own
+    assert decorated["precipitation_rate"]["formats"] == [{"writer": "cf"}]

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""trollflow2 workers of a PRE-Net job: model, input check, products computed once, decorated pictures.
+"""trollflow2 workers of a PRE-Net job: model, input check, products computed once, pictures and file metadata.
 
 `load_prenet_model` loads the model on its device and `check_agri_input` checks the announced files; both run
 before trollflow2's ``create_scene``. The model itself runs inside the satpy composites, which
-``compute_products`` computes after ``load_composites``; ``decorate_pictures`` runs after ``resample``.
+``compute_products`` computes after ``load_composites``; ``decorate_pictures`` and ``describe_sources`` prepare
+the files after ``resample``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minut
         _abort(f"{files}: sensor {sensors!r} is not {sensor!r}")
     if max_age_minutes is not None:
         _check_age(files, mda.get("start_time"), float(max_age_minutes), now)
-    bands = _required_bands(job)
+    bands = _bundle_header(job).bands
     job[JOB_INPUTS_KEY] = []
     for filename in job["input_filenames"]:
         try:
@@ -153,14 +154,14 @@ def decorate_pictures(job):
 
     Every ``simple_image`` format of a product of ``satpy_prenet.pictures.PICTURES`` without a ``decorate`` of
     its own gets the one ``satpy-prenet retrieve`` draws (``satpy_prenet.pictures.decoration``), sized to the
-    picture of its area, with the demonstration mark when the bundle `load_prenet_model` loaded is a demo. Run it
+    picture of its area, with the demonstration mark when the bundle in use is a demo. Run it
     after ``resample`` and before the products are saved.
 
     YAML::
 
         - fun: !!python/name:trollflow2_plugins.prenet.decorate_pictures
     """
-    demo = job[JOB_BUNDLE_KEY].header.is_demo if JOB_BUNDLE_KEY in job else False
+    demo = _bundle_header(job).is_demo
     for area, area_config in job["product_list"]["product_list"]["areas"].items():
         scene = job["resampled_scenes"].get(area)
         # Areas may share their products through a YAML alias; each gets its own copy, sized to its grid.
@@ -179,27 +180,27 @@ def describe_sources(job):
     The product list's ``header_attrs`` serve every file, so their ``source`` can only describe the inputs in
     general; this worker replaces it with the one ``satpy-prenet retrieve`` writes (``retrieve.source_attribute``):
     the input files, the bundle's name, purpose and SHA-256, and the package version. Run it after
-    `check_agri_input` and `load_prenet_model`, before the products are saved.
+    `check_agri_input`, before the products are saved.
 
     YAML::
 
         - fun: !!python/name:trollflow2_plugins.prenet.describe_sources
     """
-    if JOB_INPUTS_KEY not in job or JOB_BUNDLE_KEY not in job:
+    if JOB_INPUTS_KEY not in job:  # no input check in the list: the product list's own text stays
         return
-    source = source_attribute(job[JOB_INPUTS_KEY], job[JOB_BUNDLE_KEY].header)
+    source = source_attribute(job[JOB_INPUTS_KEY], _bundle_header(job))
     for area_config in job["product_list"]["product_list"]["areas"].values():
         for config in area_config["products"].values():
             config["formats"] = [{**fmt, "header_attrs": {**fmt.get("header_attrs", {}), "source": source}}
                                  if fmt.get("writer") == "cf" else fmt for fmt in config.get("formats", [])]
 
 
-def _required_bands(job):
-    """The bands of the bundle in use: the one `load_prenet_model` loaded, else the one configured."""
+def _bundle_header(job):
+    """The header of the bundle in use: the one `load_prenet_model` loaded, else the one configured."""
     if JOB_BUNDLE_KEY in job:
-        return job[JOB_BUNDLE_KEY].header.bands
+        return job[JOB_BUNDLE_KEY].header
     try:
-        return read_header(resolve_bundle_path()).bands
+        return read_header(resolve_bundle_path())
     except BundleError as error:
         _abort(f"No PRE-Net model: {error}")
 
