@@ -148,7 +148,8 @@ class Bundle:
 
     Attributes:
         header: The validated header.
-        model: The `PrecipitationRetriever`, in eval mode, on `device`.
+        model: The `PrecipitationRetriever` on `device`, in its inference form
+            (`satpy_prenet.model.inference_form`: eval mode, batch norms folded).
         path: File the bundle was loaded from.
         device: Device the model lives on.
     """
@@ -288,7 +289,7 @@ def read_tensors(path: str | os.PathLike, header: BundleHeader) -> dict[str, tor
 
 def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu", *,
                 expected_sha256: str | None = None) -> Bundle:
-    """Load a bundle: validate the header, verify the tensors' SHA-256 and rebuild the model in eval mode.
+    """Load a bundle: validate the header, verify the tensors' SHA-256 and rebuild the model for inference.
 
     Only safetensors is used to read the file; nothing is unpickled. The SHA-256 in the header detects corrupted
     or edited tensors; to make sure a file is *the* expected model, pin its SHA-256 with ``expected_sha256``.
@@ -303,7 +304,7 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu", *,
         BundleError: If the file cannot be read or trusted (see `read_header`), its tensors differ from the
             header's (or the expected) SHA-256, or they do not match the model the header describes.
     """
-    from satpy_prenet.model import PrecipitationRetriever
+    from satpy_prenet.model import PrecipitationRetriever, inference_form
 
     path = Path(path)
     header = read_header(path)
@@ -318,8 +319,7 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu", *,
     model.load_state_dict(tensors, strict=True)
     _check_normalisation(path, header, model)
     device = device if isinstance(device, torch.device) else select_device(device)
-    model.to(device).eval()
-    return Bundle(header=header, model=model, path=path, device=device)
+    return Bundle(header=header, model=inference_form(model, device), path=path, device=device)
 
 
 def check_bands(header: BundleHeader, available: Iterable[str], *, source: str = "the scene") -> None:

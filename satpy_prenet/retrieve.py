@@ -22,7 +22,7 @@ from satpy.writers.core.compute import compute_writer_results
 from satpy_prenet import __version__
 from satpy_prenet.agri_files import AGRIFile, AGRIFileError, inspect_agri_file
 from satpy_prenet.bundle import BundleHeader, read_header, resolve_bundle_path
-from satpy_prenet.pictures import PICTURES, coastline_overlay, decoration, picture_title
+from satpy_prenet.pictures import PICTURES, PNG_COMPRESS_LEVEL, coastline_overlay, decoration, picture_title
 
 LOG = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _save_picture(scene: Scene, name: str, filename: Path, *, fill_value: int | 
     """Delayed PNG of picture ``name``: decorated (`pictures.decoration`), with ``overlay`` when given."""
     decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
     return scene.save_dataset(name, writer="simple_image", filename=str(filename), fill_value=fill_value,
-                              overlay=overlay, decorate=decorate, compute=False)
+                              overlay=overlay, decorate=decorate, compress_level=PNG_COMPRESS_LEVEL, compute=False)
 
 
 def global_attributes(agri: AGRIFile, header: BundleHeader, institution: str | None = None) -> dict[str, str]:

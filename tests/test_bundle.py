@@ -68,16 +68,18 @@ def _header_json(path: Path) -> dict:
         return json.loads(stream.metadata()[METADATA_KEY])
 
 
-def test_round_trip_gives_identical_outputs(bundle_path, retriever):
+def test_round_trip_gives_the_same_outputs(bundle_path, retriever):
+    """The loaded model (batch norms folded) gives the saved retriever's outputs to float32 rounding."""
     loaded = load_bundle(bundle_path)
     assert not loaded.model.training
+    assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in loaded.model.modules())
     assert loaded.path == bundle_path and loaded.device == torch.device("cpu")
     bt = 250.0 + 20.0 * torch.randn(2, len(BANDS), 64, 64)
     bt[0, :, :8, :8] = float("nan")
     with torch.inference_mode():
         expected, got = retriever(bt), loaded.model(bt)
     for want, have in zip(expected, got, strict=True):
-        assert torch.equal(want, have)
+        torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-5)
 
 
 def test_header_records_what_the_product_needs(bundle_path, retriever):

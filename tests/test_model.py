@@ -20,6 +20,7 @@ from satpy_prenet.model import (
     PRENetConfig,
     TeacherConfig,
     coordinated_mask,
+    fold_batch_norms,
     haar_dwt2d,
     preset,
     teacher_preset,
@@ -365,6 +366,40 @@ def test_retriever_outputs(retriever):
     assert (rate >= 0).all()
     assert (rate[probability < retriever.probability_threshold] == 0).all()
     assert (probability < retriever.probability_threshold).any()
+
+
+def test_retriever_runs_the_regressor_only_on_raining_samples(retriever):
+    """Samples without a pixel at the threshold skip the regressor; the outputs are those of running it on all."""
+    bt = 260 + 20 * torch.randn(4, 8, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        probability, _ = retriever(bt)
+        peaks = probability.flatten(1).amax(dim=1)
+        retriever.probability_threshold = peaks.sort().values[1:3].mean().item()  # two samples rain, two do not
+        sizes = []
+        hook = retriever.regressor.register_forward_hook(lambda module, args, output: sizes.append(len(args[0])))
+        probability, rate = retriever(bt)
+        hook.remove()
+        every_rate = retriever.regressor(retriever.normalise(bt)).out[:, 0].clamp_min(0.0)
+    raining = probability >= retriever.probability_threshold
+    assert sizes == [int(raining.flatten(1).any(dim=1).sum())] == [2]
+    torch.testing.assert_close(rate, torch.where(raining, every_rate, torch.zeros_like(every_rate)))
+    assert (rate > 0).any()
+
+
+def test_folded_batch_norms_give_the_same_outputs(retriever):
+    """Folding leaves no batch norm and changes the outputs by float32 rounding only; it refuses training mode."""
+    bt = 260 + 20 * torch.randn(2, 8, 64, 64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        retriever.probability_threshold = 0.0
+        expected = retriever(bt)
+        norms = sum(isinstance(module, nn.BatchNorm2d) for module in retriever.modules())
+        assert fold_batch_norms(retriever) == norms > 0
+        folded = retriever(bt)
+    assert not any(isinstance(module, nn.BatchNorm2d) for module in retriever.modules())
+    for ours, theirs in zip(folded, expected, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(retriever.train())
 
 
 def test_retriever_rebuilds_from_config_and_state_dict(retriever):

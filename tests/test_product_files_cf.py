@@ -22,6 +22,7 @@ from satpy.cf.coords import EPOCH
 from satpy_prenet import retrieve
 from satpy_prenet.chain import config_dir, read_product_list
 from satpy_prenet.cli import main
+from satpy_prenet.pictures import PNG_COMPRESS_LEVEL
 
 #: Chunks smaller than the fixture's 256 x 256 grid, to see that the encoding reaches the file.
 SMALL_CHUNKS = [1, 100, 100]
@@ -142,6 +143,15 @@ def test_only_staging_folders_of_dead_jobs_unchanged_for_an_hour_are_removed(wri
     folders = {path.name for path in out.iterdir() if path.is_dir()}
     assert folders == set(kept), f"removed {set(kept) - folders}, left {folders - set(kept)}"
     assert not set(stale) & folders
+
+
+def test_the_product_list_writes_pictures_as_retrieve_does():
+    """Every PNG of the product list is compressed at the level `retrieve` uses."""
+    product_list = read_product_list(config_dir() / "trollflow2" / "agri_precipitation.yaml")["product_list"]
+    levels = [fmt.get("compress_level") for area in product_list["areas"].values()
+              for product in area["products"].values() for fmt in product["formats"]
+              if fmt["writer"] == "simple_image"]
+    assert levels and set(levels) == {PNG_COMPRESS_LEVEL}
 
 
 def test_the_product_list_writes_netcdf_as_retrieve_does():

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import satpy
 import torch
@@ -104,6 +105,25 @@ def test_model_step_loads_once_and_hands_device_to_the_composites(recent_agri_fi
     assert first[JOB_BUNDLE_KEY] is second[JOB_BUNDLE_KEY]
     assert sum("Loaded demo-synthetic PRE-Net bundle" in r.getMessage() for r in caplog.records) == 1
     assert torch.get_num_threads() == 1
+
+
+def test_model_step_turns_on_satpys_angle_cache(recent_agri_files, tmp_path, no_weights_env):
+    """With ``satpy_cache_dir``, the quality flag's zenith angles are cached by satpy and read back unchanged."""
+    cache = tmp_path / "satpy-cache"
+    qualities = []
+    for cache_dir in (None, cache, cache):  # computed; computed and cached; read back
+        job = make_job(recent_agri_files["FY-4A", 0])
+        with satpy.config.set(config_path=[str(config_dir())], cache_lonlats=False, cache_sensor_angles=False):
+            load_prenet_model(job, device="cpu", satpy_cache_dir=cache_dir)
+            assert satpy.config.get("cache_sensor_angles") is (cache_dir is not None)
+            for step in (check_agri_input, create_scene, load_composites, compute_products):
+                step(job)
+        qualities.append(job["scene"]["precipitation_quality"].values)
+        if cache_dir is None:
+            assert not cache.exists()
+    assert {path.name.split("_v")[0] for path in cache.glob("*.zarr")} >= {"_get_sensor_angles_from_sat_pos"}
+    for quality in qualities[1:]:
+        np.testing.assert_array_equal(quality, qualities[0])
 
 
 def test_model_step_refuses_a_tampered_bundle(recent_agri_files, tmp_path, no_weights_env, caplog):

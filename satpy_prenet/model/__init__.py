@@ -3,6 +3,7 @@
 
 from satpy_prenet.model.comwe import CoMWE, coordinated_mask
 from satpy_prenet.model.config import PRESETS, PRENetConfig, TeacherConfig, preset, teacher_preset
+from satpy_prenet.model.inference_form import fold_batch_norms, inference_form
 from satpy_prenet.model.prenet import PRENet, PRENetOutput
 from satpy_prenet.model.retriever import PrecipitationRetriever
 from satpy_prenet.model.teacher import MultimodalTeacher, TeacherOutput
@@ -19,7 +20,9 @@ __all__ = [
     "TeacherConfig",
     "TeacherOutput",
     "coordinated_mask",
+    "fold_batch_norms",
     "haar_dwt2d",
+    "inference_form",
     "preset",
     "teacher_preset",
 ]
