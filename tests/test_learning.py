@@ -5,16 +5,18 @@
 * The logs carry every loss term, the gradient norms and the Self-MaskTune keep fraction; the paper's optimiser
   lowers the loss in a short run.
 
-Not here yet (issue 12): a controlled toy in which the distilled student beats the same student fitted to the labels
-alone. Tried on these tiny stores (microwave seeing the cloud field cleanly, infrared through 60-150 K of noise,
-1-10 % of the training pixels labelled, dense validation labels), the Stage I distillation did not beat the labels
-alone beyond the spread of three seeds, with the paper's weights or with feature KD alone.
+* A controlled toy where the teacher's extra modality carries the label: the microwave sees the cloud field
+  cleanly, the infrared through 100 K of noise per band, and 2 % of the training pixels are labelled. Stage I
+  with response distillation (the teacher's outputs on every pixel) beats the same student fitted to the labels
+  alone in every seed. The paper's feature distillation and reconstruction did not beat the labels alone there
+  (measured in docs/training.md, "Distillation on a controlled toy"; not a test, as nothing can be pinned).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -90,3 +92,34 @@ def test_the_paper_optimizer_lowers_the_loss_in_a_short_run(tmp_path):
         losses[name] = [record["train"]["loss"] for record in result.history]
     assert losses["paper"][-1] < 0.93 * losses["paper"][0], losses  # measured: -12 %
     assert losses["plain"][-1] > 0.96 * losses["plain"][0], losses  # measured: -2 %
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """The toy's stores and a teacher trained on them (60 epochs of 4 batches; the best epoch is kept)."""
+    data = write_stores(tmp_path_factory.mktemp("toy"), counts={"train": 16, "validation": 8, "test": 4},
+                        ir_noise=100.0, labelled=0.02)
+    workdir = tmp_path_factory.mktemp("toy-teacher")
+    teacher = run_stage("teacher", learning_config(60), workdir, data=data, heads=(HEAD,), device="cpu")[HEAD]
+    return data, workdir, teacher
+
+
+def test_response_distillation_beats_the_labels_alone_on_the_toy(toy, tmp_path):
+    """Three student seeds, one teacher, 10 epochs: distillation wins every seed at the best epoch (measured +0.02 to
+    +0.10 CSI, mean +0.05) and does not drift away after it as the labels alone do (last epoch: +0.08 to +0.15)."""
+    data, teacher_workdir, teacher = toy
+    assert max(record["validation"]["csi"] for record in teacher.history) > 0.85  # the microwave carries the label
+    best, last = {}, {}
+    for name, weights in {"labels": {}, "response": {"lambda_response": 2.0}}.items():
+        for seed in (0, 1, 2):
+            workdir = tmp_path / f"{name}-{seed}"
+            shutil.copytree(teacher_workdir / "checkpoints", workdir / "checkpoints")
+            config = learning_config(10, lambda_kd=0.0, gamma_rec=0.0, seed=seed, **weights)
+            config = dataclasses.replace(config, teacher=dataclasses.replace(config.teacher, epochs=60))
+            history = run_stage("distill", config, workdir, data=data, heads=(HEAD,), device="cpu")[HEAD].history
+            assert ("response" in history[0]["terms"]) == ("lambda_response" in weights)
+            best.setdefault(name, []).append(max(record["validation"]["csi"] for record in history))
+            last.setdefault(name, []).append(history[-1]["validation"]["csi"])
+    gains = [ours - theirs for ours, theirs in zip(best["response"], best["labels"], strict=True)]
+    assert min(gains) > 0.0 and sum(gains) / len(gains) > 0.03, best
+    assert sum(last["response"]) - sum(last["labels"]) > 3 * 0.05, last

@@ -33,18 +33,21 @@ def _cloud(rng, n, height, width):
     return np.kron(coarse, np.ones((1, 8, 8)))[:, :height, :width]
 
 
-def _rain(rng, cloud):
+def _rain(rng, cloud, labelled=0.95):
+    """Rain where the cloudiness passes 0.55; a random ``1 - labelled`` of the pixels without a label."""
     label = np.where(cloud > 0.55, 25.0 * (cloud - 0.55), 0.0)
-    label[rng.random(label.shape) < 0.05] = np.nan
+    label[rng.random(label.shape) < 1.0 - labelled] = np.nan
     return label.astype(np.float32)
 
 
-def _ir(rng, cloud):
-    bands = 290.0 - 70.0 * cloud[:, None] + rng.normal(0, 1.0, (cloud.shape[0], len(PAPER_BANDS), *cloud.shape[1:]))
+def _ir(rng, cloud, noise=1.0):
+    """Infrared bands, colder where cloudy, each with independent Gaussian noise of ``noise`` K."""
+    bands = 290.0 - 70.0 * cloud[:, None] + rng.normal(0, noise, (cloud.shape[0], len(PAPER_BANDS), *cloud.shape[1:]))
     return bands.astype(np.float32)
 
 
-def swath_tiles(rng, split, n):
+def swath_tiles(rng, split, n, *, ir_noise=1.0, labelled=0.95):
+    """Swath-MPR tiles: microwave and radar see the cloud field cleanly, the infrared through ``ir_noise`` K."""
     cloud = _cloud(rng, n, ALONG, ACROSS)
     dims = ("tile", "along", "across")
     pmw = 280.0 - 60.0 * cloud[:, None] + rng.normal(0, 2.0, (n, 13, ALONG, ACROSS))
@@ -52,14 +55,14 @@ def swath_tiles(rng, split, n):
     lat, lon = np.meshgrid(np.linspace(20, 30, ALONG), np.linspace(100, 110, ACROSS), indexing="ij")
     geo = np.stack([rng.random((n, ALONG, ACROSS)) * 1000, np.broadcast_to(lat, (n, ALONG, ACROSS)),
                     np.broadcast_to(lon, (n, ALONG, ACROSS))], axis=1)
-    ir = _ir(rng, cloud)
+    ir = _ir(rng, cloud, ir_noise)
     ir[0, 2, :4, :4] = np.nan  # missing input values become the normalised mean
     return xr.Dataset(
         {"ir": (("tile", "ir_band", "along", "across"), ir),
          "pmw": (("tile", "pmw_channel", "along", "across"), pmw.astype(np.float32)),
          "pr": (("tile", "range_bin", "along", "across"), pr.astype(np.float32)),
          "geo": (("tile", "geo_channel", "along", "across"), geo.astype(np.float32)),
-         "label": (dims, _rain(rng, cloud))},
+         "label": (dims, _rain(rng, cloud, labelled))},
         coords={"ir_band": list(PAPER_BANDS), "pmw_channel": [f"ch{i}" for i in range(13)],
                 "range_bin": np.arange(1, 177), "geo_channel": ["elevation", "latitude", "longitude"],
                 "sample_id": ("tile", [f"swath-{split}-{i:03d}" for i in range(n)]),
@@ -78,14 +81,19 @@ def disc_tiles(rng, split, n):
                 "line": ("tile", np.arange(n) * DISC), "column": ("tile", np.zeros(n, int))})
 
 
-def write_stores(root: Path, seed: int = 0) -> Path:
-    """Tiny Swath-MPR and Full-IPR stores following docs/training-data.md, marked simulated."""
+def write_stores(root: Path, seed: int = 0, *, counts: dict[str, int] = COUNTS, ir_noise: float = 1.0,
+                 labelled: float = 0.95) -> Path:
+    """Tiny Swath-MPR and Full-IPR stores following docs/training-data.md, marked simulated.
+
+    ``ir_noise`` applies to every Swath-MPR split, ``labelled`` (the fraction of labelled pixels) to its training
+    split only; the Full-IPR store keeps 1 K of noise and 95 % of its labels.
+    """
     rng = np.random.default_rng(seed)
-    for split, count in COUNTS.items():
+    for split, count in counts.items():
         attrs = {"split": split, "ir_wavelengths_um": [3.72, 3.72, 6.25, 7.1, 8.5, 10.8, 12.0, 13.5],
                  "simulated": True}
-        append_tiles(store_path(root, SWATH_MPR, split), swath_tiles(rng, split, count), kind=SWATH_MPR,
-                     attrs=attrs)
+        swath = swath_tiles(rng, split, count, ir_noise=ir_noise, labelled=labelled if split == "train" else 0.95)
+        append_tiles(store_path(root, SWATH_MPR, split), swath, kind=SWATH_MPR, attrs=attrs)
         append_tiles(store_path(root, FULL_IPR, split), disc_tiles(rng, split, count), kind=FULL_IPR, attrs=attrs)
     return root
 
@@ -214,6 +222,27 @@ def test_feature_kd_matches_hand_computation():
     assert rec.item() == pytest.approx(expected_rec, rel=1e-6)
     with pytest.raises(ValueError, match="feature shapes differ at stride 4"):
         feature_kd(student, [teacher[0], teacher[0], teacher[2]], temperature=3.0, weights=weights)
+
+
+def test_response_kd_matches_hand_computation_and_counts_only_the_footprint():
+    from satpy_prenet.training.losses import response_kd
+
+    gen = torch.Generator().manual_seed(1)
+    student, teacher = torch.randn(2, 2, 4, 4, generator=gen), torch.randn(2, 2, 4, 4, generator=gen)
+    temperature = 3.0
+    p = np.exp(teacher.numpy() / temperature)
+    p /= p.sum(axis=1, keepdims=True)
+    q = np.exp(student.numpy() / temperature)
+    q /= q.sum(axis=1, keepdims=True)
+    per_pixel = temperature**2 * (p * np.log(p / q)).sum(axis=1)
+    footprint = torch.ones(2, 4, 4)
+    footprint[1, :, :2] = 0  # padding
+    value = response_kd("classifier", student, teacher, temperature=temperature, footprint=footprint)
+    assert value.item() == pytest.approx(per_pixel[footprint.numpy() > 0].mean(), rel=1e-5)
+    assert response_kd("classifier", teacher, teacher, temperature=temperature).item() == pytest.approx(0, abs=1e-6)
+    rates, teacher_rates = student[:, :1], teacher[:, :1]
+    expected = ((rates - teacher_rates)[:, 0] ** 2).mean().item()
+    assert response_kd("regressor", rates, teacher_rates, temperature=temperature).item() == pytest.approx(expected)
 
 
 def test_distill_refuses_teacher_of_other_widths():

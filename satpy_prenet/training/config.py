@@ -154,7 +154,9 @@ class StageConfig(_Section):
         grad_clip: Clip the gradients' global L2 norm to this value before each step (the reference: 1.0); 0 = off.
         lambda_kd: Weight of the feature-distillation loss (Stage I).
         gamma_rec: Weight of the reconstruction loss (Stage I).
-        kd_temperature: Softmax temperature of the feature distillation.
+        lambda_response: Weight of the response distillation (Stage I): the student's output against the teacher's
+            on every pixel of the footprint, labelled or not. Not in the paper, whose default 0 turns it off.
+        kd_temperature: Softmax temperature of the feature and response distillation.
         kd_scale_weights: Weights of the distillation at strides 2, 4 and 8.
         masktune: ``self`` (Self-MaskTune), ``rand`` (Rand-MaskTune) or ``none`` (Stage II).
         warmup_epochs: Epochs K without a mask before MaskTune starts (Stage II).
@@ -187,6 +189,7 @@ class StageConfig(_Section):
     grad_clip: float = 0.0
     lambda_kd: float = 0.2
     gamma_rec: float = 50.0
+    lambda_response: float = 0.0
     kd_temperature: float = 3.0
     kd_scale_weights: tuple[float, ...] = (1.0, 2.0, 4.0)
     masktune: str = "self"
@@ -225,6 +228,7 @@ class StageConfig(_Section):
                 (self.grad_clip >= 0, "grad_clip must not be negative (0 = off)"),
                 (self.lambda_kd >= 0, "lambda_kd must not be negative"),
                 (self.gamma_rec >= 0, "gamma_rec must not be negative"),
+                (self.lambda_response >= 0, "lambda_response must not be negative"),
                 (self.num_workers >= 0, "num_workers must not be negative"),
                 (self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1,
                  "max_steps_per_epoch must be at least 1 (or absent)"),

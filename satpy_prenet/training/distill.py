@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Stage I, Swath-Distilling: the IR-only student learns on Swath-MPR from the labels and the frozen teacher.
 
-Loss = task + lambda_kd * feature KD + gamma_rec * reconstruction (losses.py); a student without autoencoders (the
-``rmkd: false`` ablation) has no reconstruction term. The teacher of the same head is
+Loss = task + lambda_kd * feature KD + gamma_rec * reconstruction (losses.py), plus lambda_response * response
+KD where that option (not in the paper) is set; a student without autoencoders (the ``rmkd: false`` ablation) has no
+reconstruction term. The teacher of the same head is
 read from its ``best.pt``, kept in evaluation mode and run under ``no_grad``. The distillation losses count only
 the real footprints of a tile, not its across-track padding (the batch's ``footprint``). RMKD (the coordinated
 mask and the split views) and DAWE act inside the student in training mode.
@@ -27,7 +28,7 @@ from satpy_prenet.training.common import (
 )
 from satpy_prenet.training.config import ModelSection, StageConfig
 from satpy_prenet.training.datasets import Normalisation, open_split
-from satpy_prenet.training.losses import feature_kd, reconstruction_loss, task_loss
+from satpy_prenet.training.losses import feature_kd, reconstruction_loss, response_kd, task_loss
 from satpy_prenet.training.teacher import teacher_inputs
 from satpy_prenet.training.trainer import FitResult, PlainTask, Trainer, seed_everything
 
@@ -59,7 +60,7 @@ class DistillTask(PlainTask):
         if tuple(student_widths) != tuple(teacher_widths):
             raise ValueError(f"student feature widths {student_widths} differ from the teacher's {teacher_widths}")
         self.teacher = teacher.eval().requires_grad_(False)
-        self.loss_weights = {"kd": config.lambda_kd, "rec": config.gamma_rec}
+        self.loss_weights = {"kd": config.lambda_kd, "rec": config.gamma_rec, "response": config.lambda_response}
 
     def set_train_mode(self, training: bool) -> None:
         """Train or evaluate the student; the teacher always evaluates."""
@@ -67,10 +68,11 @@ class DistillTask(PlainTask):
         self.teacher.eval()
 
     def training_loss(self, network: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
-        """Task + lambda * KD + gamma * reconstruction."""
+        """Task + lambda * KD + gamma * reconstruction (+ lambda_response * response KD)."""
         self.teacher.to(batch["ir"].device)
         with torch.no_grad():
-            teacher_features = self.teacher(*teacher_inputs(batch)).features
+            teacher_output = self.teacher(*teacher_inputs(batch))
+        teacher_features = teacher_output.features
         output = network(batch["ir"])
         task, _ = task_loss(self.head, output.out, batch["label"], self.regressor_pixels)
         footprint = batch.get("footprint")
@@ -79,7 +81,13 @@ class DistillTask(PlainTask):
         rec = (reconstruction_loss(output.reconstructions, teacher_features, footprint=footprint)
                if output.reconstructions else task.new_zeros(()))
         total = task + self.config.lambda_kd * kd + self.config.gamma_rec * rec
-        return total, {"task": task.detach(), "kd": kd.detach(), "rec": rec.detach()}
+        terms = {"task": task.detach(), "kd": kd.detach(), "rec": rec.detach()}
+        if self.config.lambda_response:
+            response = response_kd(self.head, output.out, teacher_output.out,
+                                   temperature=self.config.kd_temperature, footprint=footprint)
+            total = total + self.config.lambda_response * response
+            terms["response"] = response.detach()
+        return total, terms
 
     def predict(self, batch: dict[str, Any]) -> Tensor:
         """Student output from the infrared alone, in evaluation mode."""

@@ -16,6 +16,10 @@ Decisions (docs/training.md):
   scale weights 1, 2, 4 (strides 2, 4, 8) keep their meaning; the scales are summed with those weights.
 * Reconstruction: the mean squared error between the autoencoder output and the teacher feature, averaged over
   elements and summed over the three scales.
+* Response distillation (an option beyond the paper, ``lambda_response``): the student's output against the
+  teacher's at every pixel of the footprint, labelled or not: T^2 KL(teacher || student) of the class
+  distributions softened at temperature T for the classifier, the squared difference of the rates for the
+  regressor; averaged over the pixels.
 """
 
 from __future__ import annotations
@@ -142,3 +146,23 @@ def reconstruction_loss(reconstructions: Sequence[Tensor], teacher: Sequence[Ten
     masks = footprint_masks(footprint, reconstructions)
     return sum(_masked_mean(((mine.float() - theirs.float()) ** 2).mean(dim=1), mask)
                for mine, theirs, mask in zip(reconstructions, teacher, masks, strict=True))
+
+
+def response_kd(head: str, student: Tensor, teacher: Tensor, *, temperature: float,
+                footprint: Tensor | None = None) -> Tensor:
+    """Response distillation: the mean over the footprint's pixels of the student's output mismatch to the teacher's.
+
+    Args:
+        head: ``classifier`` (outputs: logits B x 2 x H x W) or ``regressor`` (B x 1 x H x W, mm/h).
+        student: The student's output.
+        teacher: The teacher's output of the same shape (no gradient needed).
+        temperature: Softmax temperature T of the classifier's distributions.
+        footprint: Mask (B, H, W) of real pixels (0 on padding); None counts every pixel.
+    """
+    if head == "classifier":
+        log_p_student = F.log_softmax(student.float() / temperature, dim=1)
+        log_p_teacher = F.log_softmax(teacher.float() / temperature, dim=1)
+        mismatch = temperature**2 * (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=1)
+    else:
+        mismatch = (student[:, 0].float() - teacher[:, 0].float()) ** 2
+    return _masked_mean(mismatch, None if footprint is None else footprint.to(mismatch.dtype))
