@@ -394,8 +394,8 @@ def test_bundle_round_trip_matches_in_memory_retriever(pipeline, data):
         loaded = bundle.model(bt)
         cached = load_model_once(path).model(bt)
     for mine, theirs, again in zip(expected, loaded, cached, strict=True):
-        torch.testing.assert_close(theirs, mine, rtol=0, atol=0)
-        torch.testing.assert_close(again, mine, rtol=0, atol=0)
+        torch.testing.assert_close(theirs, mine, rtol=1e-4, atol=1e-5)  # the bundle's batch norms are folded
+        torch.testing.assert_close(again, theirs, rtol=0, atol=0)
 
 
 def test_lora_trains_only_adapters_and_decoder_and_merges_exactly(pipeline, data):
@@ -590,7 +590,7 @@ def test_teacher_batch_norm_statistics_stay_unchanged_while_distilling():
              "pr": torch.randn(2, 176, 16, 32, generator=gen), "geo": torch.randn(2, 3, 16, 32, generator=gen),
              "label": torch.rand(2, 16, 32, generator=gen), "footprint": torch.ones(2, 16, 32)}
     loss, parts = task.training_loss(task.model, batch, 0)
-    assert set(parts) == {"task", "kd", "rec"} and task.loss_weights == {"kd": 0.2, "rec": 50.0}
+    assert set(parts) == {"task", "kd", "rec"} and task.loss_weights == {"kd": 0.2, "rec": 50.0, "response": 0.0}
     loss.backward()
     assert not task.teacher.training and task.model.training
     assert all(parameter.grad is None for parameter in task.teacher.parameters())
