@@ -9,7 +9,9 @@ epochs of ``--config`` (default etc/training/tables.yaml, the settings of the pa
 
 * the teacher classifier;
 * ``prenet``: PRE-Net's Stage I student (classifier), distilled from that teacher;
-* ``unet``: the same student without RMKD, DAWE and teacher (the IR-only UNet of Table 2), fitted to the labels.
+* ``unet``: the same student without RMKD, DAWE and teacher (the IR-only UNet of Table 2), fitted to the labels;
+* with ``--variants``, any other Stage I variant of ``paper_tables.STAGE_I`` (e.g. ``unet+response``,
+  ``prenet+response``: the response distillation of docs/training.md).
 
 Recorded per run: the training tiles, optimiser steps per epoch, the validation CSI of every epoch, the best epoch
 and whether it was the first. Scored: each run's best checkpoint on the Swath-MPR test split of ``--test`` (default:
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from paper_tables import Context, SeedRuns, checkpoint_scores, mean_sd, score  # this folder
+from paper_tables import STAGE_I, Context, SeedRuns, checkpoint_scores, mean_sd, score  # this folder
 
 from satpy_prenet.data.stores import SWATH_MPR, open_tiles, store_path
 from satpy_prenet.training.config import load_config
@@ -45,6 +47,7 @@ from satpy_prenet.training.report import read_log, summarise
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "build" / "learning-vs-size"
 RESULTS = Path(__file__).parent / "results" / "learning_vs_size"
+#: Stage I variants run by default (any of paper_tables.STAGE_I can be given with ``--variants``).
 VARIANTS = ("unet", "prenet")
 
 
@@ -62,14 +65,14 @@ def curve(directory: Path) -> dict[str, Any]:
             "steps": epochs[0].get("steps") if epochs else None, **summarise("classifier", epochs)}
 
 
-def run_base(context: Context, seed: int, test_root: Path) -> None:
+def run_base(context: Context, seed: int, test_root: Path, variants: Sequence[str] = VARIANTS) -> None:
     """The teacher and the Stage I variants of one base and seed, their curves and their scores on the test split."""
     runs = SeedRuns(context, seed, None, both_heads=False)
     teacher = runs.teacher()
     score(context, runs.key("teacher"), lambda: {
         **checkpoint_scores(runs.config, test_root, teacher, "teacher", device=context.device),
         "curve": curve(teacher / "checkpoints" / "teacher-classifier")})
-    for variant in VARIANTS:
+    for variant in variants:
         workdir, config = runs.stage_one(variant)
         score(context, runs.key(variant), lambda workdir=workdir, config=config: {
             **checkpoint_scores(config, test_root, workdir, "distill", device=context.device),
@@ -86,7 +89,8 @@ def _row(name: str, tiles: dict[str, int], runs: list[dict[str, Any]]) -> str:
             f"{mean_sd([run['csi'] for run in runs])} | {mean_sd([run['pod'] for run in runs])} |")
 
 
-def write_markdown(documents: dict[str, dict[str, Any]], path: Path, seeds: Sequence[int]) -> None:
+def write_markdown(documents: dict[str, dict[str, Any]], path: Path, seeds: Sequence[int],
+                   variants: Sequence[str] = VARIANTS) -> None:
     """The results of every base as one table, then the validation curves."""
     first = next(iter(documents.values()))
     lines = ["# Learning against archive size (Stage I, simulated data)", "",
@@ -99,7 +103,7 @@ def write_markdown(documents: dict[str, dict[str, Any]], path: Path, seeds: Sequ
     curves = []
     for name, document in documents.items():
         scores = document.get("scores", {})
-        for kind in ("teacher", *VARIANTS):
+        for kind in ("teacher", *variants):
             runs = [scores[f"seed{seed}/{kind}"] for seed in seeds if f"seed{seed}/{kind}" in scores]
             lines.append(_row(f"{name}: {kind}", document["tiles"], runs))
             for seed, run in zip(seeds, runs, strict=False):
@@ -115,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--test", type=Path, default=None, help="base whose test split scores every run")
     parser.add_argument("--config", type=Path, default=REPO / "etc" / "training" / "tables.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variants", nargs="+", choices=list(STAGE_I), default=list(VARIANTS),
+                        help="Stage I variants of paper_tables.STAGE_I")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 where other jobs share the CPU)")
     parser.add_argument("--runs", type=Path, default=RUNS)
@@ -136,10 +142,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                           results=document, path=path)
         for seed in args.seeds:
             print(f"{base.name}: seed {seed}", flush=True)
-            run_base(context, seed, test / "datasets")
+            run_base(context, seed, test / "datasets", args.variants)
         context.save()
         documents[base.name] = document
-    write_markdown(documents, args.results / "learning_vs_size.md", args.seeds)
+    write_markdown(documents, args.results / "learning_vs_size.md", args.seeds, args.variants)
     print(f"wrote {args.results}", flush=True)
 
 
