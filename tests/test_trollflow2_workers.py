@@ -113,7 +113,10 @@ def test_model_step_turns_on_satpys_angle_cache(recent_agri_files, tmp_path, no_
     qualities = []
     for cache_dir in (None, cache, cache):  # computed; computed and cached; read back
         job = make_job(recent_agri_files["FY-4A", 0])
-        with satpy.config.set(config_path=[str(config_dir())], cache_lonlats=False, cache_sensor_angles=False):
+        # Everything the worker sets in satpy's config is restored afterwards, so later tests do not see it.
+        with satpy.config.set(config_path=[str(config_dir())], cache_lonlats=False, cache_sensor_angles=False,
+                              cache_dir=satpy.config.get("cache_dir"), prenet_device=None, prenet_weights=None,
+                              prenet_precision=None):
             load_prenet_model(job, device="cpu", satpy_cache_dir=cache_dir)
             assert satpy.config.get("cache_sensor_angles") is (cache_dir is not None)
             for step in (check_agri_input, create_scene, load_composites, compute_products):

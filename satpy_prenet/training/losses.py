@@ -19,7 +19,9 @@ Decisions (docs/training.md):
 * Response distillation (an option beyond the paper, ``lambda_response``): the student's output against the
   teacher's at every pixel of the footprint, labelled or not: T^2 KL(teacher || student) of the class
   distributions softened at temperature T for the classifier, the squared difference of the rates for the
-  regressor; averaged over the pixels.
+  regressor; averaged over the pixels. Measured for the classifier only (docs/training.md); the regressor's term
+  also counts dry pixels, where a teacher trained on raining pixels alone (``regressor_pixels: rain``) was never
+  taught a rate.
 """
 
 from __future__ import annotations
