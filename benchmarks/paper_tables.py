@@ -90,6 +90,9 @@ STAGE_I: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # Response distillation (not in the paper; docs/training.md): on the IR-only UNet alone, and added to PRE-Net's.
     "unet+response": ({"rmkd": False, "dawe": False}, {"lambda_kd": 0.0, "gamma_rec": 0.0, "lambda_response": 2.0}),
     "prenet+response": ({}, {"lambda_response": 2.0}),
+    # best.pt chosen by the validation loss instead of the validation CSI (learning_vs_size.py).
+    "unet@loss": ({"rmkd": False, "dawe": False}, {"lambda_kd": 0.0, "gamma_rec": 0.0, "validation_metric": "loss"}),
+    "prenet@loss": ({}, {"validation_metric": "loss"}),
 }
 #: Stage II variants: (the Stage I student adapted, changes to the adapt section); ``scratch`` is the direct stage.
 STAGE_II: dict[str, tuple[str, dict[str, Any]]] = {
