@@ -66,7 +66,7 @@ COASTLINES = {"level": 1, "resolution": "i", "outline": (255, 215, 0), "width": 
 #: a test checks that it matches the palette).
 LEGEND = Path(__file__).parent / "etc" / "rain_rate_legend.png"
 #: zlib level of the PNG files (PIL's ``compress_level``): 1 writes a full-disc picture 2-3x faster than PIL's
-#: default 6 (0.4 s against 1.3 s for the quick look) for files 12 % larger (docs/benchmarks.md).
+#: default 6 (0.4 s against 1.3 s for the quick look) for files 12-15 % larger (docs/benchmarks.md).
 PNG_COMPRESS_LEVEL = 1
 #: Font of the decorations: the one pydecorate ships.
 FONT = str(Path(pydecorate.__file__).parent / "fonts" / "DejaVuSerif.ttf")
