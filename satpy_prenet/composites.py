@@ -19,6 +19,7 @@ import numpy as np
 import satpy
 import xarray as xr
 from satpy.composites.core import CompositeBase, GenericCompositor
+from satpy.composites.fill import BackgroundCompositor
 from satpy.dataset.metadata import combine_metadata
 
 from satpy_prenet import channels
@@ -205,6 +206,19 @@ class InfraredBackground(GenericCompositor):
         """The background, lazily."""
         (bt108,) = self.match_data_arrays(projectables)
         return super().__call__([bt108.fillna(self.fill_kelvin)], **kwargs)
+
+
+class Picture(BackgroundCompositor):
+    """satpy's ``BackgroundCompositor`` in float32: a picture's enhanced layers, in [0, 1], at half the memory.
+
+    satpy composes the layers in float64; float32 still resolves them far finer than the 8-bit PNG they become. A
+    full disc's RGBA picture takes 115 MiB instead of 230 MiB, in the products a job keeps and after resampling.
+    """
+
+    def __call__(self, projectables, *args, **kwargs):
+        """The picture, lazily."""
+        picture = super().__call__(projectables, *args, **kwargs)
+        return picture.astype(np.float32, keep_attrs=True)
 
 
 #: Methods of :class:`BaselineRate` and their rate functions in ``satpy_prenet.evaluation.baselines``.
