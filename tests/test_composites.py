@@ -193,6 +193,18 @@ def test_missing_scan_lines_are_flagged_invalid(agri_files, demo_bundle, no_weig
     assert np.isfinite(rate[~lost & (quality != QUALITY_FLAGS["space"])]).all()
 
 
+def test_pictures_are_satpys_background_composites_in_float32(agri_files, demo_bundle, no_weights_env):
+    from satpy.composites.fill import BackgroundCompositor
+
+    scn = _scene(agri_files["FY-4A"], "FY-4A")
+    scn.load(["precipitation_rate_map", "precipitation_rate", "precipitation_disc"])
+    picture = scn["precipitation_rate_map"]
+    satpys = BackgroundCompositor("reference")([scn["precipitation_rate"], scn["precipitation_disc"]])
+    assert picture.dtype == np.float32 and satpys.dtype == np.float64
+    np.testing.assert_allclose(picture.values, satpys.values, rtol=0, atol=1e-6)
+    assert np.nanmax(picture.values) > np.nanmin(picture.values)
+
+
 def test_making_the_products_computes_nothing(agri_files, demo_bundle, no_weights_env):
     """The compositors only build the graph: the network runs when a writer computes."""
     from satpy.tests.utils import assert_maximum_dask_computes
