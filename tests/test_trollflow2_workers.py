@@ -129,6 +129,23 @@ def test_model_step_turns_on_satpys_angle_cache(recent_agri_files, tmp_path, no_
         np.testing.assert_array_equal(quality, qualities[0])
 
 
+def test_a_satpy_cache_folder_that_cannot_be_made_is_logged_and_the_job_goes_on(recent_agri_files, tmp_path,
+                                                                              no_weights_env, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    job = make_job(recent_agri_files["FY-4A", 0])
+    with satpy.config.set(config_path=[str(config_dir())], cache_lonlats=False, cache_sensor_angles=False,
+                          cache_dir=satpy.config.get("cache_dir"), prenet_device=None, prenet_weights=None,
+                          prenet_precision=None), caplog.at_level(logging.WARNING):
+        load_prenet_model(job, device="cpu", satpy_cache_dir=blocker / "cache")
+        assert not satpy.config.get("cache_sensor_angles")
+        for step in (check_agri_input, create_scene, load_composites, compute_products):
+            step(job)
+    assert "precipitation_quality" in job["scene"]
+    assert any(f"satpy_cache_dir {blocker / 'cache'} cannot be created" in record.getMessage()
+               for record in caplog.records)
+
+
 def test_model_step_refuses_a_tampered_bundle(recent_agri_files, tmp_path, no_weights_env, caplog):
     tampered = tmp_path / "tampered.safetensors"
     data = bytearray(embedded_bundle_path().read_bytes())

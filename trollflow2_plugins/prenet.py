@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from pathlib import Path
 
 import dask
 import satpy
@@ -58,7 +59,8 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
 
     The quality flag needs the satellite zenith angle of every pixel: computed, it costs about 5 s of CPU per full
     disc; satpy's cache (``cache_lonlats``, ``cache_sensor_angles``) computes it for the first file of a grid only
-    and reads it back for the next ones (0.2 s, 152 MB on disk for the 4 km disc).
+    and reads it back for the next ones (0.2 s, 152 MB on disk for the 4 km disc). A folder that cannot be created
+    is logged and the job goes on without the cache.
     """
     try:
         chosen = select_device(device)
@@ -70,7 +72,7 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
     if dask_workers:
         dask.config.set(num_workers=int(dask_workers))
     if satpy_cache_dir:
-        satpy.config.set(cache_lonlats=True, cache_sensor_angles=True, cache_dir=str(satpy_cache_dir))
+        _use_satpy_cache(Path(satpy_cache_dir))
     try:
         path = resolve_bundle_path(weights)
         bundle = load_model_once(path, chosen, expected_sha256=weights_sha256)
@@ -80,6 +82,17 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
     LOG.info("PRE-Net on %s with %s bundle %s; torch threads %d", chosen, bundle.header.purpose, path,
              torch.get_num_threads())
     job[JOB_BUNDLE_KEY] = bundle
+
+
+def _use_satpy_cache(folder: Path) -> None:
+    """Turn on satpy's longitude/latitude and sensor-angle cache in ``folder``; without it if it cannot be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # satpy would fail in every job; the products can be made without the cache
+        LOG.warning("satpy_cache_dir %s cannot be created (%s): the satellite angles are computed for every file",
+                    folder, error.strerror or error)
+        return
+    satpy.config.set(cache_lonlats=True, cache_sensor_angles=True, cache_dir=str(folder))
 
 
 def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minutes=None, observation_types=None,
