@@ -13,6 +13,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import satpy
 from dask.diagnostics import ProgressBar
 from satpy import Scene
@@ -22,9 +23,16 @@ from satpy.writers.core.compute import compute_writer_results
 from satpy_prenet import __version__
 from satpy_prenet.agri_files import AGRIFile, AGRIFileError, inspect_agri_file
 from satpy_prenet.bundle import BundleHeader, read_header, resolve_bundle_path
+from satpy_prenet.chain import config_dir
+from satpy_prenet.picture_writer import PICTURE_WRITER
 from satpy_prenet.pictures import PICTURES, PNG_COMPRESS_LEVEL, coastline_overlay, decoration, picture_title
 
 LOG = logging.getLogger(__name__)
+
+#: dask's ``array.chunk-size`` while the scene is loaded: satpy reads each band in pieces of this size, calibrated
+#: (to float64) and handed on one at a time, instead of whole bands; the model's blocks are merged to at least
+#: `satpy_prenet.inference.lazy.MIN_BLOCK_TILES` tiles. The product list sets the same (``dask_chunk_size``).
+DASK_CHUNK_SIZE = "2MiB"
 
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
 #: NetCDF encoding of each product variable (dimensions time, y, x): zlib level 4 and chunks of 256 x 256 pixels,
@@ -97,7 +105,7 @@ def retrieve_file(path: str | Path, out_dir: str | Path, *, weights: str | Path 
     bundle = resolve_bundle_path(weights, option_name="--weights option") if weights else resolve_bundle_path()
     options = {key: value for key, value in (("prenet_weights", str(bundle)), ("prenet_device", device),
                                              ("prenet_precision", precision)) if value}
-    with satpy.config.set(**options):
+    with satpy.config.set(**options), dask.config.set({"array.chunk-size": DASK_CHUNK_SIZE}):
         header = read_header(bundle)
         agri = inspect_agri_file(path, required_bands=header.bands)
         out_dir = make_output_folder(out_dir)
@@ -136,8 +144,10 @@ def _save_picture(scene: Scene, name: str, filename: Path, *, fill_value: int | 
                   overlay: dict | None):
     """Delayed PNG of picture ``name``: decorated (`pictures.decoration`), with ``overlay`` when given."""
     decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
-    return scene.save_dataset(name, writer="simple_image", filename=str(filename), fill_value=fill_value,
-                              overlay=overlay, decorate=decorate, compress_level=PNG_COMPRESS_LEVEL, compute=False)
+    with satpy.config.set(config_path=[str(config_dir()), *satpy.config.get("config_path")]):  # the writer's YAML
+        return scene.save_dataset(name, writer=PICTURE_WRITER, filename=str(filename), fill_value=fill_value,
+                                  overlay=overlay, decorate=decorate, compress_level=PNG_COMPRESS_LEVEL,
+                                  compute=False)
 
 
 def global_attributes(agri: AGRIFile, header: BundleHeader, institution: str | None = None) -> dict[str, str]:

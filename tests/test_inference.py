@@ -118,7 +118,7 @@ def test_results_do_not_depend_on_batch_size(model, image):
 def test_chunked_dask_equals_whole_image(model, image, reference):
     engine = TiledRetrieval(model, tile_size=TILE, overlap=OVERLAP, batch_size=4, device="cpu")
     for chunks in ((len(BANDS), 128, 128), (2, 100, 150), (len(BANDS), 300, 70)):
-        probability, rate = engine.retrieve_dask(da.from_array(image, chunks=chunks))
+        probability, rate = engine.retrieve_dask(da.from_array(image, chunks=chunks), min_block=TILE)
         assert probability.dtype == np.float32 and isinstance(probability._meta, np.ndarray)
         assert probability.shape == rate.shape == image.shape[1:]
         with dask.config.set(scheduler="threads", num_workers=2):
@@ -126,6 +126,15 @@ def test_chunked_dask_equals_whole_image(model, image, reference):
         np.testing.assert_allclose(probability, reference[0], atol=1e-5, rtol=0)
         np.testing.assert_allclose(rate, reference[1], atol=1e-5, rtol=0)
         assert np.array_equal(np.isnan(probability), np.isnan(reference[0]))
+
+
+def test_small_chunks_are_merged_into_blocks_of_min_block(model, image):
+    engine = TiledRetrieval(model, tile_size=TILE, overlap=OVERLAP, device="cpu")
+    bt = da.from_array(image, chunks=(len(BANDS), 70, 90))
+    probability, _ = engine.retrieve_dask(bt, min_block=2 * TILE)
+    assert min(probability.chunks[0][:-1] + probability.chunks[1][:-1]) >= 2 * TILE
+    whole, _ = engine.retrieve_dask(bt)  # the default, 8 tiles, is larger than this image
+    assert whole.numblocks == (1, 1)
 
 
 def test_dask_graph_names_are_stable_for_one_model(model, image):

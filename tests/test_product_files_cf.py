@@ -22,6 +22,7 @@ from satpy.cf.coords import EPOCH
 from satpy_prenet import retrieve
 from satpy_prenet.chain import config_dir, read_product_list
 from satpy_prenet.cli import main
+from satpy_prenet.picture_writer import PICTURE_WRITER
 from satpy_prenet.pictures import PNG_COMPRESS_LEVEL
 
 #: Chunks smaller than the fixture's 256 x 256 grid, to see that the encoding reaches the file.
@@ -146,12 +147,18 @@ def test_only_staging_folders_of_dead_jobs_unchanged_for_an_hour_are_removed(wri
 
 
 def test_the_product_list_writes_pictures_as_retrieve_does():
-    """Every PNG of the product list is compressed at the level `retrieve` uses."""
+    """Every PNG of the product list is written by the writer and at the compression level `retrieve` uses."""
     product_list = read_product_list(config_dir() / "trollflow2" / "agri_precipitation.yaml")["product_list"]
-    levels = [fmt.get("compress_level") for area in product_list["areas"].values()
-              for product in area["products"].values() for fmt in product["formats"]
-              if fmt["writer"] == "simple_image"]
-    assert levels and set(levels) == {PNG_COMPRESS_LEVEL}
+    pngs = [fmt for area in product_list["areas"].values() for product in area["products"].values()
+            for fmt in product["formats"] if fmt.get("format") == "png"]
+    assert pngs and {(fmt["writer"], fmt.get("compress_level")) for fmt in pngs} == {(PICTURE_WRITER,
+                                                                                      PNG_COMPRESS_LEVEL)}
+
+
+def test_the_product_list_reads_in_the_chunks_retrieve_reads_in():
+    product_list = read_product_list(config_dir() / "trollflow2" / "agri_precipitation.yaml")
+    (model,) = [worker for worker in product_list["workers"] if "dask_chunk_size" in worker]  # load_prenet_model
+    assert model["dask_chunk_size"] == retrieve.DASK_CHUNK_SIZE
 
 
 def test_the_product_list_writes_netcdf_as_retrieve_does():

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import dask
 import numpy as np
 import pytest
 import satpy
@@ -144,6 +145,31 @@ def test_a_satpy_cache_folder_that_cannot_be_made_is_logged_and_the_job_goes_on(
     assert "precipitation_quality" in job["scene"]
     assert any(f"satpy_cache_dir {blocker / 'cache'} cannot be created" in record.getMessage()
                for record in caplog.records)
+
+
+def test_reading_in_small_chunks_gives_the_same_products(recent_agri_files, no_weights_env):
+    """``dask_chunk_size``: satpy reads the bands in pieces; the model's blocks, merged, give the same products."""
+    products = []
+    for chunk_size in (None, "64KiB"):
+        job = make_job(recent_agri_files["FY-4A", 0])
+        # Restored afterwards (the worker sets dask's config for the whole process, as a job process needs).
+        with dask.config.set({"array.chunk-size": dask.config.get("array.chunk-size")}), satpy.config.set(
+                config_path=[str(config_dir())], prenet_device=None, prenet_weights=None, prenet_precision=None):
+            load_prenet_model(job, device="cpu", dask_chunk_size=chunk_size)
+            for step in (check_agri_input, create_scene, load_composites):
+                step(job)
+            pieces = len(job["scene"]["precipitation_rate"].data.dask)
+            compute_products(job)
+        products.append((pieces, job["scene"]["precipitation_rate"].values, job["scene"]["precipitation_flag"].values))
+    (whole_tasks, whole_rate, whole_flag), (piece_tasks, piece_rate, piece_flag) = products
+    assert piece_tasks > whole_tasks  # read in pieces
+    np.testing.assert_allclose(piece_rate, whole_rate, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(piece_flag, whole_flag)
+
+
+def test_model_step_refuses_an_unreadable_chunk_size(recent_agri_files, no_weights_env):
+    with pytest.raises(AbortProcessing, match="dask_chunk_size.*parsecs"):
+        load_prenet_model(make_job(recent_agri_files["FY-4A", 0]), device="cpu", dask_chunk_size="4 parsecs")
 
 
 def test_model_step_refuses_a_tampered_bundle(recent_agri_files, tmp_path, no_weights_env, caplog):

@@ -17,6 +17,7 @@ from pathlib import Path
 import dask
 import satpy
 import torch
+from dask.utils import parse_bytes
 from trollflow2.plugins import AbortProcessing
 
 from satpy_prenet.agri_files import AGRIFileError, inspect_agri_file
@@ -24,6 +25,7 @@ from satpy_prenet.bundle import BundleError, load_model_once, read_header, resol
 from satpy_prenet.chain import as_utc
 from satpy_prenet.channels import READERS
 from satpy_prenet.device import autocast_dtype, select_device
+from satpy_prenet.picture_writer import PICTURE_WRITER
 from satpy_prenet.pictures import PICTURES, decoration, picture_title
 from satpy_prenet.retrieve import source_attribute
 
@@ -33,10 +35,13 @@ LOG = logging.getLogger(__name__)
 JOB_BUNDLE_KEY = "prenet_bundle"
 #: Where `check_agri_input` leaves what it found of each input file (`satpy_prenet.agri_files.AGRIFile`).
 JOB_INPUTS_KEY = "prenet_inputs"
+#: The writers whose formats ``decorate_pictures`` decorates: the project's (which draws the decorations when the
+#: file is written) and satpy's own ``simple_image`` (which draws them, at more memory, when the graph is built).
+IMAGE_WRITERS = (PICTURE_WRITER, "simple_image")
 
 
 def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, torch_threads=None, dask_workers=None,
-                      precision="auto", satpy_cache_dir=None):
+                      dask_chunk_size=None, precision="auto", satpy_cache_dir=None):
     """Choose the device, set the thread counts and satpy's cache, and load the weights bundle, once per process.
 
     The bundle stays loaded for the life of the process: with the launcher in threaded mode (``-t``) the
@@ -54,6 +59,7 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
           weights_sha256: null  # refuse any bundle whose tensors have another SHA-256
           torch_threads: null   # CPU threads of the model; default: torch's (one per core)
           dask_workers: null    # threads reading, resampling and writing; default: dask's (one per core)
+          dask_chunk_size: null # dask's array.chunk-size, e.g. 2MiB: the pieces satpy reads the file in
           precision: auto       # auto (mixed on a GPU, float32 on the CPU), float32 or bfloat16
           satpy_cache_dir: null # folder of satpy's cache of the grid's longitudes, latitudes and satellite angles
 
@@ -61,16 +67,24 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
     disc; satpy's cache (``cache_lonlats``, ``cache_sensor_angles``) computes it for the first file of a grid only
     and reads it back for the next ones (0.2 s, 152 MB on disk for the 4 km disc). A folder that cannot be created
     is logged and the job goes on without the cache.
+
+    satpy reads each band of a file in pieces of dask's ``array.chunk-size`` (128 MiB, a whole 4 km band, unless
+    set); smaller pieces are calibrated (to float64) and passed on one at a time, and the model runs on each with a
+    halo of one tile. `satpy_prenet.retrieve.DASK_CHUNK_SIZE` gives its measured memory and time.
     """
     try:
         chosen = select_device(device)
         autocast_dtype(chosen, precision)
+        if dask_chunk_size:
+            parse_bytes(dask_chunk_size)
     except ValueError as error:
-        _abort(f"PRE-Net device or precision setting: {error}")
+        _abort(f"PRE-Net device, precision or dask_chunk_size setting: {error}")
     if torch_threads:
         torch.set_num_threads(int(torch_threads))
     if dask_workers:
         dask.config.set(num_workers=int(dask_workers))
+    if dask_chunk_size:
+        dask.config.set({"array.chunk-size": dask_chunk_size})
     if satpy_cache_dir:
         _use_satpy_cache(Path(satpy_cache_dir))
     try:
@@ -172,8 +186,8 @@ def compute_products(job):
 def decorate_pictures(job):
     """Give the PRE-Net pictures of the product list their title, rain-rate legend and demonstration mark.
 
-    Every ``simple_image`` format of a product of ``satpy_prenet.pictures.PICTURES`` without a ``decorate`` of
-    its own gets the one ``satpy-prenet retrieve`` draws (``satpy_prenet.pictures.decoration``), sized to the
+    Every image format (`IMAGE_WRITERS`) of a product of ``satpy_prenet.pictures.PICTURES`` without a ``decorate``
+    of its own gets the one ``satpy-prenet retrieve`` draws (``satpy_prenet.pictures.decoration``), sized to the
     picture of its area, with the demonstration mark when the bundle in use is a demo. Run it
     after ``resample`` and before the products are saved.
 
@@ -190,7 +204,7 @@ def decorate_pictures(job):
             if name not in PICTURES or scene is None or name not in scene:
                 continue
             decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
-            config["formats"] = [{"decorate": decorate, **fmt} if fmt.get("writer") == "simple_image" else fmt
+            config["formats"] = [{"decorate": decorate, **fmt} if fmt.get("writer") in IMAGE_WRITERS else fmt
                                  for fmt in config.get("formats", [])]
 
 

@@ -130,9 +130,10 @@ class TiledRetrieval:
         core = (row0, row0 + rows - 2 * halo_y, col0, col0 + cols - 2 * halo_x)
         return self._predict_region(bt_block, (row0 - halo_y, col0 - halo_x), tuple(image_shape), core)
 
-    def retrieve_dask(self, bt: da.Array, *, name_token: str | None = None) -> tuple[da.Array, da.Array]:
+    def retrieve_dask(self, bt: da.Array, *, name_token: str | None = None,
+                      min_block: int | None = None) -> tuple[da.Array, da.Array]:
         """Lazy probability and rate of a dask array (`satpy_prenet.inference.lazy.retrieve_dask`)."""
-        return retrieve_dask(self, bt, name_token=name_token)
+        return retrieve_dask(self, bt, name_token=name_token, min_block=min_block)
 
     def _predict_region(self, window: np.ndarray, window_origin: tuple[int, int], image_shape: tuple[int, int],
                         core: Region) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,86 @@
+"""The ``prenet_picture`` writer: satpy's ``simple_image`` files, with the decorations drawn only when written."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dask.array as da
+import numpy as np
+import pytest
+import satpy
+import xarray as xr
+from PIL import Image
+from satpy.writers.core.config import load_writer
+
+from satpy_prenet import pictures
+from satpy_prenet.chain import config_dir
+from satpy_prenet.picture_writer import PictureWriter
+
+
+@pytest.fixture(autouse=True)
+def _operator_config():
+    """satpy finds writers on its config path only (the chain's SATPY_CONFIG_PATH is ``etc/``)."""
+    with satpy.config.set(config_path=[str(config_dir())]):
+        yield
+
+
+def _picture(computed: list, bands=("R", "G", "B", "A")) -> xr.DataArray:
+    """A float32 picture in [0, 1] with transparent and NaN pixels; ``computed`` counts the computations."""
+    height, width = 240, 700
+    rng = np.random.default_rng(3)
+    values = rng.random((len(bands), height, width), dtype=np.float32)
+    values[:, :20, :30] = np.nan
+    if "A" in bands:
+        values[-1, 100:140] = 0
+
+    def counted(block):
+        computed.append(block.size)
+        return block
+
+    data = da.from_array(values, chunks=(len(bands), 120, 350)).map_blocks(counted, meta=values[:0, :0, :0])
+    return xr.DataArray(data, dims=("bands", "y", "x"), coords={"bands": list(bands)},
+                        attrs={"name": "picture", "start_time": dt.datetime(2026, 7, 1, 6)})
+
+
+@pytest.mark.parametrize("bands", [("R", "G", "B", "A"), ("R", "G", "B")])
+def test_the_files_equal_satpys_and_nothing_is_computed_before_writing(tmp_path, bands):
+    decorate = pictures.decoration("FY-4A AGRI title", demo=True, width=700)
+    computed: list = []
+    satpys = load_writer("simple_image", enhance=False)[0]
+    satpys.save_dataset(_picture([], bands), filename=str(tmp_path / "satpy.png"), decorate=decorate,
+                        fill_value=0 if len(bands) == 3 else None)
+
+    writer, _ = load_writer("prenet_picture", enhance=False)
+    assert isinstance(writer, PictureWriter)
+    delayed = writer.save_dataset(_picture(computed, bands), filename=str(tmp_path / "ours.png"), decorate=decorate,
+                                  fill_value=0 if len(bands) == 3 else None, compute=False)
+    assert not computed and not (tmp_path / "ours.png").exists()
+    da.compute(*delayed)
+    assert computed
+
+    ours, theirs = (np.asarray(Image.open(tmp_path / name)) for name in ("ours.png", "satpy.png"))
+    assert ours.shape == theirs.shape == (240, 700, len(bands))
+    np.testing.assert_array_equal(ours, theirs)
+    writer.save_dataset(_picture([], bands), filename=str(tmp_path / "plain.png"),
+                        fill_value=0 if len(bands) == 3 else None)
+    plain = np.asarray(Image.open(tmp_path / "plain.png"))
+    assert (ours != plain).any(axis=-1).mean() > 0.05  # the title, the mark and the legend are drawn
+
+
+def test_without_decorate_it_is_simple_image(tmp_path):
+    writer, _ = load_writer("prenet_picture", enhance=False)
+    writer.save_dataset(_picture([]), filename=str(tmp_path / "ours.png"))
+    load_writer("simple_image", enhance=False)[0].save_dataset(_picture([]), filename=str(tmp_path / "satpy.png"))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "ours.png")),
+                                  np.asarray(Image.open(tmp_path / "satpy.png")))
+
+
+@pytest.mark.parametrize("decorate", [{"decoration": []}, {"decorate": [{"line": {}}]},
+                                      {"decorate": [{"text": {}, "logo": {}}]}])
+def test_a_decorate_pydecorate_cannot_draw_is_refused_before_anything_is_computed(tmp_path, decorate):
+    computed: list = []
+    writer, _ = load_writer("prenet_picture", enhance=False)
+    with pytest.raises(ValueError, match="decorate"):
+        writer.save_dataset(_picture(computed), filename=str(tmp_path / "ours.png"), decorate=decorate,
+                            compute=False)
+    assert not computed
