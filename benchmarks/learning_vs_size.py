@@ -70,12 +70,14 @@ def run_base(context: Context, seed: int, test_root: Path, variants: Sequence[st
     runs = SeedRuns(context, seed, None, both_heads=False)
     teacher = runs.teacher()
     score(context, runs.key("teacher"), lambda: {
-        **checkpoint_scores(runs.config, test_root, teacher, "teacher", device=context.device),
+        **checkpoint_scores(runs.config, test_root, teacher, "teacher", device=context.device,
+                            tuning_data=context.data),
         "curve": curve(teacher / "checkpoints" / "teacher-classifier")})
     for variant in variants:
         workdir, config = runs.stage_one(variant)
         score(context, runs.key(variant), lambda workdir=workdir, config=config: {
-            **checkpoint_scores(config, test_root, workdir, "distill", device=context.device),
+            **checkpoint_scores(config, test_root, workdir, "distill", device=context.device,
+                                tuning_data=context.data),
             "curve": curve(workdir / "checkpoints" / "distill-classifier")})
 
 

@@ -68,6 +68,7 @@ def test_paper_tables_smoke_and_resume(tmp_path, monkeypatch, one_thread):
     assert len(rows) == 11
     for key in [*rows, "teacher/swath"] + [f"stage2/{row}/disc-instantaneous" for row in tables.STAGE_II_ROWS]:
         assert math.isfinite(scores[f"seed0/{key}"]["csi"]), key
+        assert scores[f"seed0/{key}"]["tuned"]["threshold"] in tables.load_config(config).model.threshold_grid, key
     assert document["about"]["simulated"] is True
     report = results.with_suffix(".md").read_text()
     assert "simulated data" in report.splitlines()[2]
@@ -118,6 +119,21 @@ def test_paper_tables_smoke_and_resume(tmp_path, monkeypatch, one_thread):
     assert "PRE-Net above the direct fit (unseen disc): not measured" in markdown  # no direct bundle scored here
     noisy = runs / "unseen-noise" / "additive-2-K" / "full_ipr" / "test.zarr"
     assert noisy.is_dir()
+
+
+def test_the_threshold_is_tuned_on_validation_and_scored_on_test():
+    tables = _script()
+
+    def samples(probabilities, rain):
+        return [{"p": torch.tensor([probabilities]), "label": torch.tensor([rain], dtype=torch.float32)}]
+
+    def forward(batch):
+        return torch.log(torch.stack([1 - batch["p"], batch["p"]], dim=1))
+
+    validation = samples([0.2, 0.6, 0.8], [0.0, 0.0, 3.0])  # rain only where P = 0.8: 0.65 is the first best
+    test = samples([0.2, 0.6, 0.8, 0.9], [0.0, 2.0, 3.0, float("nan")])  # the 0.6 rain is missed; NaN not counted
+    tuned = tables.tuned_scores(forward, validation, test, [0.5, 0.65, 0.7, 0.85], "cpu")
+    assert tuned == {"threshold": 0.65, "csi": 0.5, "pod": 0.5, "far": 0.0}
 
 
 def test_learning_vs_size_scores_every_base_on_one_test_split(tmp_path, one_thread):
