@@ -55,6 +55,7 @@ def run_job(path: Path, out_dir: Path, cache_dir: Path, chunk_size: str, writer:
     from satpy.writers.core.compute import compute_writer_results
 
     from satpy_prenet.chain import config_dir
+    from satpy_prenet.picture_writer import PICTURE_WRITER, PICTURE_WRITER_CONFIG
     from satpy_prenet.pictures import PICTURES, PNG_COMPRESS_LEVEL, decoration, picture_title
     step("imports (satpy, the plugin)")
 
@@ -79,9 +80,10 @@ def run_job(path: Path, out_dir: Path, cache_dir: Path, chunk_size: str, writer:
                                            compute=False))
         for name, fill_value in zip(PICTURES, (None, 0), strict=True):
             decorate = decoration(picture_title(source[name].attrs), demo=True, width=source[name].shape[-1])
+            found = {"config_files": [str(PICTURE_WRITER_CONFIG)]} if writer == PICTURE_WRITER else {}
             results.append(source.save_dataset(name, filename=str(out_dir / f"{area}_{name}.png"),
                                                writer=writer, decorate=decorate, fill_value=fill_value,
-                                               compress_level=PNG_COMPRESS_LEVEL, compute=False))
+                                               compress_level=PNG_COMPRESS_LEVEL, compute=False, **found))
     step("the writers' graphs built")
     compute_writer_results(results)
     step("the files written")

@@ -12,14 +12,19 @@ overlays): each picture is computed, decorated and written when the files are co
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PIL import Image
 from pydecorate import DecoratorAGG
 from satpy.writers.core.image import ImageWriter
 from satpy.writers.simple_image import PillowWriter
 
-#: The writer's name (``etc/writers/prenet_picture.yaml``: satpy looks for writers on its config path only, so the
-#: chain's ``SATPY_CONFIG_PATH`` names ``etc/``).
+#: The writer's name.
 PICTURE_WRITER = "prenet_picture"
+#: Its configuration. satpy lists it through the ``satpy.writers`` entry point, but ``Scene.save_dataset`` looks for
+#: writers on satpy's config path only, so callers give this file as ``config_files`` (``retrieve`` does, and the
+#: trollflow2 worker ``decorate_pictures`` adds it to the product list's picture formats).
+PICTURE_WRITER_CONFIG = Path(__file__).parent / "etc" / "writers" / f"{PICTURE_WRITER}.yaml"
 #: The items of a ``decorate`` list and the pydecorate methods that draw them (those satpy's ``add_decorate`` knows).
 DRAWERS = {"text": "add_text", "logo": "add_logo", "scale": "add_scale"}
 
@@ -29,7 +34,8 @@ class PictureWriter(PillowWriter):
 
     def __init__(self, **kwargs):
         """Read this writer's configuration (``etc/writers/prenet_picture.yaml``)."""
-        ImageWriter.__init__(self, default_config_filename="writers/prenet_picture.yaml", **kwargs)
+        kwargs.setdefault("config_files", [str(PICTURE_WRITER_CONFIG)])
+        ImageWriter.__init__(self, **kwargs)
 
     def save_dataset(self, dataset, filename=None, fill_value=None, compute=True, decorate=None, **kwargs):
         """Save ``dataset`` as ``simple_image`` does; ``decorate`` is drawn lazily (see the module)."""

@@ -23,8 +23,7 @@ from satpy.writers.core.compute import compute_writer_results
 from satpy_prenet import __version__
 from satpy_prenet.agri_files import AGRIFile, AGRIFileError, inspect_agri_file
 from satpy_prenet.bundle import BundleHeader, read_header, resolve_bundle_path
-from satpy_prenet.chain import config_dir
-from satpy_prenet.picture_writer import PICTURE_WRITER
+from satpy_prenet.picture_writer import PICTURE_WRITER, PICTURE_WRITER_CONFIG
 from satpy_prenet.pictures import PICTURES, PNG_COMPRESS_LEVEL, coastline_overlay, decoration, picture_title
 
 LOG = logging.getLogger(__name__)
@@ -144,10 +143,9 @@ def _save_picture(scene: Scene, name: str, filename: Path, *, fill_value: int | 
                   overlay: dict | None):
     """Delayed PNG of picture ``name``: decorated (`pictures.decoration`), with ``overlay`` when given."""
     decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
-    with satpy.config.set(config_path=[str(config_dir()), *satpy.config.get("config_path")]):  # the writer's YAML
-        return scene.save_dataset(name, writer=PICTURE_WRITER, filename=str(filename), fill_value=fill_value,
-                                  overlay=overlay, decorate=decorate, compress_level=PNG_COMPRESS_LEVEL,
-                                  compute=False)
+    return scene.save_dataset(name, writer=PICTURE_WRITER, config_files=[str(PICTURE_WRITER_CONFIG)],
+                              filename=str(filename), fill_value=fill_value, overlay=overlay, decorate=decorate,
+                              compress_level=PNG_COMPRESS_LEVEL, compute=False)
 
 
 def global_attributes(agri: AGRIFile, header: BundleHeader, institution: str | None = None) -> dict[str, str]:

@@ -28,6 +28,7 @@ def test_the_wheel_holds_the_plugin_its_data_and_the_operator_configuration(whee
         [entry_points] = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
         entry_points = archive.read(entry_points).decode()
     for needed in ("satpy_prenet/etc/composites/agri.yaml", "satpy_prenet/etc/enhancements/agri.yaml",
+                   "satpy_prenet/etc/writers/prenet_picture.yaml",
                    "satpy_prenet/etc/rain_rate_legend.png", "satpy_prenet/weights/demo-small.safetensors",
                    "trollflow2_plugins/prenet.py", "trollflow2_plugins/delivery.py"):
         assert needed in names, needed

@@ -7,21 +7,21 @@ import datetime as dt
 import dask.array as da
 import numpy as np
 import pytest
-import satpy
 import xarray as xr
 from PIL import Image
-from satpy.writers.core.config import load_writer
+from satpy.writers.core.config import available_writers, load_writer
 
 from satpy_prenet import pictures
-from satpy_prenet.chain import config_dir
-from satpy_prenet.picture_writer import PictureWriter
+from satpy_prenet.picture_writer import PICTURE_WRITER, PICTURE_WRITER_CONFIG, PictureWriter
 
 
-@pytest.fixture(autouse=True)
-def _operator_config():
-    """satpy finds writers on its config path only (the chain's SATPY_CONFIG_PATH is ``etc/``)."""
-    with satpy.config.set(config_path=[str(config_dir())]):
-        yield
+def _ours():
+    """The writer as ``retrieve`` and the product list's pictures load it (``config_files``)."""
+    return load_writer(PICTURE_WRITER, config_files=[str(PICTURE_WRITER_CONFIG)], enhance=False)[0]
+
+
+def test_satpy_lists_the_writer_through_its_entry_point():
+    assert PICTURE_WRITER in available_writers()
 
 
 def _picture(computed: list, bands=("R", "G", "B", "A")) -> xr.DataArray:
@@ -50,7 +50,7 @@ def test_the_files_equal_satpys_and_nothing_is_computed_before_writing(tmp_path,
     satpys.save_dataset(_picture([], bands), filename=str(tmp_path / "satpy.png"), decorate=decorate,
                         fill_value=0 if len(bands) == 3 else None)
 
-    writer, _ = load_writer("prenet_picture", enhance=False)
+    writer = _ours()
     assert isinstance(writer, PictureWriter)
     delayed = writer.save_dataset(_picture(computed, bands), filename=str(tmp_path / "ours.png"), decorate=decorate,
                                   fill_value=0 if len(bands) == 3 else None, compute=False)
@@ -68,8 +68,7 @@ def test_the_files_equal_satpys_and_nothing_is_computed_before_writing(tmp_path,
 
 
 def test_without_decorate_it_is_simple_image(tmp_path):
-    writer, _ = load_writer("prenet_picture", enhance=False)
-    writer.save_dataset(_picture([]), filename=str(tmp_path / "ours.png"))
+    _ours().save_dataset(_picture([]), filename=str(tmp_path / "ours.png"))
     load_writer("simple_image", enhance=False)[0].save_dataset(_picture([]), filename=str(tmp_path / "satpy.png"))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "ours.png")),
                                   np.asarray(Image.open(tmp_path / "satpy.png")))
@@ -79,8 +78,7 @@ def test_without_decorate_it_is_simple_image(tmp_path):
                                       {"decorate": [{"text": {}, "logo": {}}]}])
 def test_a_decorate_pydecorate_cannot_draw_is_refused_before_anything_is_computed(tmp_path, decorate):
     computed: list = []
-    writer, _ = load_writer("prenet_picture", enhance=False)
     with pytest.raises(ValueError, match="decorate"):
-        writer.save_dataset(_picture(computed), filename=str(tmp_path / "ours.png"), decorate=decorate,
+        _ours().save_dataset(_picture(computed), filename=str(tmp_path / "ours.png"), decorate=decorate,
                             compute=False)
     assert not computed

@@ -25,7 +25,7 @@ from satpy_prenet.bundle import BundleError, load_model_once, read_header, resol
 from satpy_prenet.chain import as_utc
 from satpy_prenet.channels import READERS
 from satpy_prenet.device import autocast_dtype, select_device
-from satpy_prenet.picture_writer import PICTURE_WRITER
+from satpy_prenet.picture_writer import PICTURE_WRITER, PICTURE_WRITER_CONFIG
 from satpy_prenet.pictures import PICTURES, decoration, picture_title
 from satpy_prenet.retrieve import source_attribute
 
@@ -188,8 +188,9 @@ def decorate_pictures(job):
 
     Every image format (`IMAGE_WRITERS`) of a product of ``satpy_prenet.pictures.PICTURES`` without a ``decorate``
     of its own gets the one ``satpy-prenet retrieve`` draws (``satpy_prenet.pictures.decoration``), sized to the
-    picture of its area, with the demonstration mark when the bundle in use is a demo. Run it
-    after ``resample`` and before the products are saved.
+    picture of its area, with the demonstration mark when the bundle in use is a demo; a ``prenet_picture`` format
+    also gets the writer's configuration (``config_files``). Run it after ``resample`` and before the products are
+    saved.
 
     YAML::
 
@@ -204,8 +205,16 @@ def decorate_pictures(job):
             if name not in PICTURES or scene is None or name not in scene:
                 continue
             decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
-            config["formats"] = [{"decorate": decorate, **fmt} if fmt.get("writer") in IMAGE_WRITERS else fmt
-                                 for fmt in config.get("formats", [])]
+            config["formats"] = [_decorated(fmt, decorate) for fmt in config.get("formats", [])]
+
+
+def _decorated(fmt: dict, decorate: dict) -> dict:
+    """A picture format with ``decorate`` unless it has its own; the project's writer also gets its configuration."""
+    if fmt.get("writer") not in IMAGE_WRITERS:
+        return fmt
+    if fmt["writer"] == PICTURE_WRITER:  # satpy finds writers on its config path only
+        fmt = {"config_files": [str(PICTURE_WRITER_CONFIG)], **fmt}
+    return {"decorate": decorate, **fmt}
 
 
 def describe_sources(job):
