@@ -98,17 +98,22 @@ def test_products_share_one_model_run(agri_files, demo_bundle, no_weights_env):
     assert tiles_all == tiles_one
 
 
-def test_result_does_not_depend_on_dask_chunks(agri_files, demo_bundle, no_weights_env):
+def test_result_does_not_depend_on_dask_chunks(agri_files, demo_bundle, no_weights_env, monkeypatch):
     from satpy_prenet.composites import PrecipitationRate
+    from satpy_prenet.inference import lazy
 
     channels = ["C07", "C08", "C09", "C10", "C11", "C12", "C13", "C14"]
     scn = _scene(agri_files["FY-4A"], "FY-4A")
     scn.load(channels)
     compositor = PrecipitationRate("precipitation_rate")
     whole = compositor([], optional_datasets=[scn[name].chunk(-1) for name in channels])
+    merged = compositor([], optional_datasets=[scn[name].chunk(128) for name in channels])
+    assert whole.data.numblocks == merged.data.numblocks == (1, 1)  # smaller than MIN_BLOCK_TILES tiles: merged
+    monkeypatch.setattr(lazy, "MIN_BLOCK_TILES", 1)  # blocks of one tile and more: the model runs on 2 x 2 blocks
     chunked = compositor([], optional_datasets=[scn[name].chunk(128) for name in channels])
-    assert whole.data.numblocks == (1, 1) and chunked.data.numblocks == (2, 2)
-    np.testing.assert_allclose(chunked.values, whole.values, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert chunked.data.numblocks == (2, 2)
+    for result in (merged, chunked):
+        np.testing.assert_allclose(result.values, whole.values, rtol=1e-5, atol=1e-5, equal_nan=True)
 
 
 def _copy_bundle(source, target, *, header_change=None, tensor_change=None):
