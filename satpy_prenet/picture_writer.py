@@ -33,7 +33,7 @@ class PictureWriter(PillowWriter):
     """``simple_image`` with ``decorate`` drawn when the file is written, not when its graph is built."""
 
     def __init__(self, **kwargs):
-        """Read this writer's configuration (``etc/writers/prenet_picture.yaml``)."""
+        """Read this writer's configuration (`PICTURE_WRITER_CONFIG` unless ``config_files`` is given)."""
         kwargs.setdefault("config_files", [str(PICTURE_WRITER_CONFIG)])
         ImageWriter.__init__(self, **kwargs)
 

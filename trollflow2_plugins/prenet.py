@@ -69,8 +69,9 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
     is logged and the job goes on without the cache.
 
     satpy reads each band of a file in pieces of dask's ``array.chunk-size`` (128 MiB, a whole 4 km band, unless
-    set); smaller pieces are calibrated (to float64) and passed on one at a time, and the model runs on each with a
-    halo of one tile. `satpy_prenet.retrieve.DASK_CHUNK_SIZE` gives its measured memory and time.
+    set); smaller pieces are calibrated (to float64) and handed on one at a time, while the model runs on blocks
+    merged to at least ``satpy_prenet.inference.lazy.MIN_BLOCK_TILES`` tiles. With the product list's 2 MiB, a
+    chain job's peak fell from 2675 to 2107 MiB at the same latency (docs/benchmarks.md, "Memory of a job").
     """
     try:
         chosen = select_device(device)
