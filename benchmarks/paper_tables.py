@@ -74,7 +74,7 @@ from satpy_prenet.training.losses import RAIN_CLASS
 from satpy_prenet.training.stages import run_stage
 from satpy_prenet.training.teacher import NORMALISATION_CACHE, teacher_inputs
 from satpy_prenet.training.trainer import data_loader
-from satpy_prenet.training.validation import ValidationScores
+from satpy_prenet.training.validation import ValidationScores, threshold_contingency
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "build" / "paper-tables"
@@ -391,11 +391,8 @@ def tuned_scores(forward: Callable[[dict[str, Any]], torch.Tensor], validation, 
         for batch in _batches(dataset, device):
             label = batch["label"]
             valid = torch.isfinite(label)
-            probability = torch.softmax(forward(batch).float(), dim=1)[:, RAIN_CLASS][valid].double().cpu()
-            truth = (label[valid] >= RAIN_THRESHOLD).cpu()[:, None]
-            predicted = probability[:, None] >= thresholds
-            total += torch.stack([(predicted & truth).sum(0), (~predicted & truth).sum(0),
-                                  (predicted & ~truth).sum(0)]).double()
+            probability = torch.softmax(forward(batch).float(), dim=1)[:, RAIN_CLASS]
+            total += threshold_contingency(probability[valid], label[valid] >= RAIN_THRESHOLD, thresholds)
         return total
 
     validation_counts = counts(validation)

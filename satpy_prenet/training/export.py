@@ -47,6 +47,7 @@ from satpy_prenet.training.config import HEADS, TRAINING_STAGES
 from satpy_prenet.training.datasets import is_simulated, open_split
 from satpy_prenet.training.lora import add_lora, merge_lora
 from satpy_prenet.training.trainer import data_loader
+from satpy_prenet.training.validation import threshold_contingency
 
 LOG = logging.getLogger(__name__)
 
@@ -127,12 +128,8 @@ def choose_threshold(retriever: PrecipitationRetriever, dataset: Dataset, run: S
             probability, rate = retriever(batch["ir"].to(device))
             label = batch["label"].to(device)
             valid = torch.isfinite(label) & torch.isfinite(rate)
-            truth = (label[valid] >= RAIN_THRESHOLD)[:, None]
-            predicted = (probability[valid].double()[:, None] >= grid.to(device)) & (rate[valid] >= RAIN_THRESHOLD
-                                                                                     )[:, None]
-            counts[0] += (predicted & truth).sum(0).double().cpu()
-            counts[1] += (~predicted & truth).sum(0).double().cpu()
-            counts[2] += (predicted & ~truth).sum(0).double().cpu()
+            counts += threshold_contingency(probability[valid], label[valid] >= RAIN_THRESHOLD, grid,
+                                            raining=rate[valid] >= RAIN_THRESHOLD)
     finally:
         retriever.probability_threshold = kept
     csi = torch.nan_to_num(counts[0] / counts.sum(0), nan=-1.0)

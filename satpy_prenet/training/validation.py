@@ -32,6 +32,21 @@ def selection_metric(head: str, validation_metric: str) -> tuple[str, bool]:
     return ("csi", True) if head == "classifier" else ("rmse_rain", False)
 
 
+def threshold_contingency(probability: Tensor, truth: Tensor, thresholds: Tensor, raining: Tensor | None = None
+                          ) -> Tensor:
+    """Hits, misses and false alarms (3, T) of "rain where ``probability >= threshold``" for each of ``thresholds``.
+
+    ``probability`` and ``truth`` (rain in the label) hold the counted pixels, flattened; ``raining``, where given,
+    must also be true for a pixel to be called rain (the product's rule: a regressed rate of at least 0.1 mm/h).
+    """
+    predicted = probability.double()[:, None] >= thresholds.to(probability.device, torch.float64)
+    if raining is not None:
+        predicted &= raining[:, None]
+    truth = truth[:, None]
+    return torch.stack([(predicted & truth).sum(0), (~predicted & truth).sum(0),
+                        (predicted & ~truth).sum(0)]).double().cpu()
+
+
 class ValidationScores:
     """Sums of one validation pass.
 
