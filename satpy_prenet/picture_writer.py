@@ -22,8 +22,8 @@ from satpy.writers.simple_image import PillowWriter
 #: The writer's name.
 PICTURE_WRITER = "prenet_picture"
 #: Its configuration. satpy lists it through the ``satpy.writers`` entry point, but ``Scene.save_dataset`` looks for
-#: writers on satpy's config path only, so callers give this file as ``config_files`` (``retrieve`` does, and the
-#: trollflow2 worker ``decorate_pictures`` adds it to the product list's picture formats).
+#: writers on satpy's config path only: ``retrieve`` gives this file as ``config_files``, and the chain's
+#: ``load_prenet_model`` puts its folder on satpy's config path.
 PICTURE_WRITER_CONFIG = Path(__file__).parent / "etc" / "writers" / f"{PICTURE_WRITER}.yaml"
 #: The items of a ``decorate`` list and the pydecorate methods that draw them (those satpy's ``add_decorate`` knows).
 DRAWERS = {"text": "add_text", "logo": "add_logo", "scale": "add_scale"}

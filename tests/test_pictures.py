@@ -16,7 +16,7 @@ from trollimage.xrimage import XRImage
 
 from satpy_prenet import pictures
 from satpy_prenet.composites import QUALITY_FLAGS
-from satpy_prenet.picture_writer import PICTURE_WRITER, PICTURE_WRITER_CONFIG
+from satpy_prenet.picture_writer import PICTURE_WRITER
 from satpy_prenet.retrieve import retrieve_file
 
 
@@ -154,7 +154,7 @@ def test_the_chain_worker_decorates_pictures_only_and_marks_the_demo_bundle_with
     picture = xr.DataArray(np.zeros((300, 500)), dims=("y", "x"), attrs={
         "platform_name": "FY-4A", "start_time": dt.datetime(2026, 7, 15, 6), "long_name": "PRE-Net precipitation rate"})
     own = {"writer": "simple_image", "decorate": {"decorate": []}}
-    products = {"precipitation_rate_map": {"formats": [{"writer": "simple_image"}, own, {"writer": PICTURE_WRITER}]},
+    products = {"precipitation_rate_map": {"formats": [{"writer": PICTURE_WRITER}, own, {"writer": "simple_image"}]},
                 "precipitation_rate": {"formats": [{"writer": "cf"}]}}
     job = {"product_list": {"product_list": {"areas": {"None": {"products": products}}}},
            "resampled_scenes": {"None": {"precipitation_rate_map": picture, "precipitation_rate": picture}}}
@@ -164,8 +164,6 @@ def test_the_chain_worker_decorates_pictures_only_and_marks_the_demo_bundle_with
              if "text" in item]
     assert texts == ["FY-4A AGRI  2026-07-15 06:00 UTC  PRE-Net precipitation rate", pictures.DEMO_MARK]
     assert decorated["precipitation_rate_map"]["formats"][1] == own
-    ours = decorated["precipitation_rate_map"]["formats"][2]  # decorated too, and told where its YAML is
-    assert ours["decorate"] == decorated["precipitation_rate_map"]["formats"][0]["decorate"]
-    assert ours["config_files"] == [str(PICTURE_WRITER_CONFIG)] and PICTURE_WRITER_CONFIG.is_file()
-    assert "config_files" not in decorated["precipitation_rate_map"]["formats"][0]
+    satpys = decorated["precipitation_rate_map"]["formats"][2]  # satpy's own image writer is decorated too
+    assert satpys["decorate"] == decorated["precipitation_rate_map"]["formats"][0]["decorate"]
     assert decorated["precipitation_rate"]["formats"] == [{"writer": "cf"}]

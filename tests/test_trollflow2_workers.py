@@ -167,6 +167,21 @@ def test_reading_in_small_chunks_gives_the_same_products(recent_agri_files, no_w
     np.testing.assert_array_equal(piece_flag, whole_flag)
 
 
+def test_after_the_model_step_satpy_finds_the_picture_writer_by_name(recent_agri_files, no_weights_env):
+    from satpy.writers.core.config import load_writer
+
+    from satpy_prenet.picture_writer import PICTURE_WRITER, PictureWriter
+
+    with satpy.config.set(config_path=[str(config_dir())], prenet_device=None, prenet_weights=None,
+                          prenet_precision=None):
+        with pytest.raises(ValueError, match=f"Unknown writer '{PICTURE_WRITER}'"):
+            load_writer(PICTURE_WRITER)
+        for _ in range(2):  # a threaded launcher runs the step for every job: the folder is added once
+            load_prenet_model(make_job(recent_agri_files["FY-4A", 0]), device="cpu")
+        assert isinstance(load_writer(PICTURE_WRITER)[0], PictureWriter)
+        assert len(satpy.config.get("config_path")) == 2
+
+
 def test_model_step_refuses_an_unreadable_chunk_size(recent_agri_files, no_weights_env):
     with pytest.raises(AbortProcessing, match="dask_chunk_size.*parsecs"):
         load_prenet_model(make_job(recent_agri_files["FY-4A", 0]), device="cpu", dask_chunk_size="4 parsecs")

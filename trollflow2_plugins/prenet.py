@@ -48,6 +48,8 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
     model is loaded for the first message only. The device and bundle are handed to the composites through
     satpy's config (``prenet_device``, ``prenet_weights``), so they use the very model loaded here.
 
+    It also puts the plugin's writers on satpy's config path (`_put_writers_on_config_path`).
+
     A bundle that cannot be used (missing, truncated, tampered, wrong checksum) ends the job with an error
     naming the file; the launcher goes on with the next message.
 
@@ -88,6 +90,7 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
         dask.config.set({"array.chunk-size": dask_chunk_size})
     if satpy_cache_dir:
         _use_satpy_cache(Path(satpy_cache_dir))
+    _put_writers_on_config_path()
     try:
         path = resolve_bundle_path(weights)
         bundle = load_model_once(path, chosen, expected_sha256=weights_sha256)
@@ -97,6 +100,18 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
     LOG.info("PRE-Net on %s with %s bundle %s; torch threads %d", chosen, bundle.header.purpose, path,
              torch.get_num_threads())
     job[JOB_BUNDLE_KEY] = bundle
+
+
+def _put_writers_on_config_path() -> None:
+    """Let satpy find the plugin's writers by name (``prenet_picture``) in every format of the product list.
+
+    satpy finds the plugin's composites and enhancements through its entry points, but ``Scene.save_dataset``
+    looks for writers on satpy's config path only; the plugin's YAML folder is added there once per process.
+    """
+    folder = str(PICTURE_WRITER_CONFIG.parents[1])
+    paths = list(satpy.config.get("config_path"))
+    if folder not in paths:
+        satpy.config.set(config_path=[*paths, folder])
 
 
 def _use_satpy_cache(folder: Path) -> None:
@@ -189,9 +204,8 @@ def decorate_pictures(job):
 
     Every image format (`IMAGE_WRITERS`) of a product of ``satpy_prenet.pictures.PICTURES`` without a ``decorate``
     of its own gets the one ``satpy-prenet retrieve`` draws (``satpy_prenet.pictures.decoration``), sized to the
-    picture of its area, with the demonstration mark when the bundle in use is a demo; a ``prenet_picture`` format
-    also gets the writer's configuration (``config_files``). Run it after ``resample`` and before the products are
-    saved.
+    picture of its area, with the demonstration mark when the bundle in use is a demo. Run it after ``resample`` and
+    before the products are saved.
 
     YAML::
 
@@ -206,16 +220,8 @@ def decorate_pictures(job):
             if name not in PICTURES or scene is None or name not in scene:
                 continue
             decorate = decoration(picture_title(scene[name].attrs), demo=demo, width=scene[name].shape[-1])
-            config["formats"] = [_decorated(fmt, decorate) for fmt in config.get("formats", [])]
-
-
-def _decorated(fmt: dict, decorate: dict) -> dict:
-    """A picture format with ``decorate`` unless it has its own; the project's writer also gets its configuration."""
-    if fmt.get("writer") not in IMAGE_WRITERS:
-        return fmt
-    if fmt["writer"] == PICTURE_WRITER:  # satpy finds writers on its config path only
-        fmt = {"config_files": [str(PICTURE_WRITER_CONFIG)], **fmt}
-    return {"decorate": decorate, **fmt}
+            config["formats"] = [{"decorate": decorate, **fmt} if fmt.get("writer") in IMAGE_WRITERS else fmt
+                                 for fmt in config.get("formats", [])]
 
 
 def describe_sources(job):
