@@ -61,11 +61,12 @@ AREA = "prenet_east_asia_0p04"
 #: Longest wait for one job (a paper-size full disc takes about 10 minutes on a 2-core CPU).
 JOB_TIMEOUT_S = {"small": 900, "paper": 1800}
 #: Parts of a message's latency, in order, each ending at the milestone of the chain's log named in the report.
-STEPS = ("transport", "start + imports", "model load", "check + scene", "read + model", "resample + write",
-         "publish")
+STEPS = ("transport", "start + imports", "model load", "check + scene", "read + model", "pictures",
+         "resample + write", "publish")
 
 _LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+\s+(\S+)\] (.*)$", re.MULTILINE)
 _COMPUTED = re.compile(r"Read the input and ran PRE-Net for .* in ([\d.]+) s")
+_PICTURES = re.compile(r"Made .* in ([\d.]+) s")
 
 
 def machine() -> dict:
@@ -197,6 +198,8 @@ def job_milestones(log: str) -> list[dict[str, float]]:
             job["model loaded"] = at
         elif computed:
             job["computed"], job["read + model"] = at, float(computed[1])
+        elif logger == "trollflow2_plugins.prenet" and _PICTURES.match(message):
+            job["pictures made"] = at
         elif logger == "trollflow2.plugins" and message.startswith("Publishing"):
             job.setdefault("publishing", at)
     return jobs
@@ -207,8 +210,9 @@ def split(job: dict[str, float], sent: float, done: float, log_file: Path) -> di
     missing = {"received", "started", "model loaded", "computed", "publishing"} - set(job)
     if missing:
         raise RuntimeError(f"{log_file}: a job without the log line(s) of {', '.join(sorted(missing))}")
+    pictures = job.get("pictures made", job["computed"])  # before the pictures were made apart: with the products
     marks = [sent, job["received"], job["started"], job["model loaded"], job["computed"] - job["read + model"],
-             job["computed"], job["publishing"], done]
+             job["computed"], pictures, job["publishing"], done]
     return {step: round(end - start, 3) for step, start, end in zip(STEPS, marks[:-1], marks[1:], strict=True)}
 
 
@@ -323,7 +327,8 @@ def write_report(report: dict, out: Path) -> None:
         "", "Ends of the parts: transport: `New message received.`; start + imports: the job's first log line "
         "(posttroll's `Publisher for ... started`, when the product list is read); model load: `PRE-Net on ... with "
         "... bundle`; check + scene (input check, scene creation, loading the composites): start of "
-        "`compute_products`; read + model: the duration `compute_products` logs; resample + write: the first "
+        "`compute_products`; read + model: the duration `compute_products` logs for the products; pictures: its "
+        "`Made ...` line (0 for a version that made them with the products); resample + write: the first "
         "`Publishing` line; publish: the last completion message received. Log times are truncated to the millisecond, "
         "so a part can read -0.00.", "",
         "## Read and model, resample and write (in-process measurement)", "",

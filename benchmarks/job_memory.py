@@ -5,7 +5,7 @@ six products of the list (the four products and the two pictures) from the disc 
 reader and the embedded bundle, computes them once (``compute_products``: ``dask.persist``), resamples them to
 ``prenet_east_asia_0p04``, builds the graphs of the 14 files (CF NetCDF, the rate's GeoTIFF, the decorated PNGs
 through the list's picture writer) and computes them together. After each step it records the resident memory and
-the peak so far (the kernel's ``VmRSS`` and ``VmHWM``).
+the peak during the step (the kernel's ``VmRSS``, and ``VmHWM`` started again after each step).
 
 Cases: dask's ``array.chunk-size`` (the pieces satpy reads each band in; 128MiB, dask's default, reads a whole
 band) x the writer of the pictures (satpy's ``simple_image``, which draws ``decorate`` while the graphs are built,
@@ -35,9 +35,14 @@ AREA = "prenet_east_asia_0p04"
 
 
 def memory_mib() -> tuple[float, float]:
-    """Resident memory now and its peak since the process started (``VmRSS``, ``VmHWM``), MiB."""
+    """Resident memory now and its peak since the process started or `reset_peak` (``VmRSS``, ``VmHWM``), MiB."""
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
     return tuple(int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))
+
+
+def reset_peak() -> None:
+    """Start the kernel's peak (``VmHWM``) again from the resident memory now (Linux ``clear_refs``, value 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def run_job(path: Path, out_dir: Path, cache_dir: Path, chunk_size: str, writer: str) -> list[dict]:
@@ -47,6 +52,7 @@ def run_job(path: Path, out_dir: Path, cache_dir: Path, chunk_size: str, writer:
     def step(name: str) -> None:
         rss, peak = memory_mib()
         steps.append({"step": name, "rss_mib": round(rss), "peak_mib": round(peak)})
+        reset_peak()
 
     step("start")
     import dask
@@ -57,6 +63,7 @@ def run_job(path: Path, out_dir: Path, cache_dir: Path, chunk_size: str, writer:
     from satpy_prenet.chain import config_dir
     from satpy_prenet.picture_writer import PICTURE_WRITER, PICTURE_WRITER_CONFIG
     from satpy_prenet.pictures import PICTURES, PNG_COMPRESS_LEVEL, decoration, picture_title
+    from trollflow2_plugins.prenet import compute_products
     step("imports (satpy, the plugin)")
 
     dask.config.set({"array.chunk-size": chunk_size})
@@ -66,8 +73,7 @@ def run_job(path: Path, out_dir: Path, cache_dir: Path, chunk_size: str, writer:
     names = [*PRODUCTS, *PICTURES]
     scene.load(names)
     step("scene loaded (lazy)")
-    for name, array in zip(names, dask.persist(*(scene[name] for name in names)), strict=True):
-        scene[name] = array
+    compute_products({"scene": scene, "input_filenames": [str(path)], "product_list": {"product_list": {}}})
     step("products computed and kept (compute_products)")
     resampled = scene.resample(AREA, resampler="nearest", radius_of_influence=30000, cache_dir=str(cache_dir))
     step("resampling set up")
@@ -105,13 +111,16 @@ def write_report(report: dict, out: Path) -> None:
     cases = report["cases"]
     heads = [f"chunks {case['chunk_size']}, {case['writer']}" for case in cases]
     lines = ["# Memory of a chain job, step by step (`benchmarks/job_memory.py`)", "",
-             "**Simulated** FY-4A full disc, embedded `small` bundle, CPU. Resident memory after each step / peak so "
-             f"far, MiB. Machine: {report['machine']}. Allocator settings: {report['malloc'] or 'glibc defaults'}.",
+             "**Simulated** FY-4A full disc, embedded `small` bundle, CPU. Resident memory after each step / peak "
+             f"during the step, MiB. Machine: {report['machine']}. Allocator settings: "
+             f"{report['malloc'] or 'glibc defaults'}.",
              "",
              "| step | " + " | ".join(heads) + " |", "|---" * (len(cases) + 1) + "|"]
     for index, step in enumerate(cases[0]["steps"]):
         values = [f"{case['steps'][index]['rss_mib']} / {case['steps'][index]['peak_mib']}" for case in cases]
         lines.append(f"| {step['step']} | " + " | ".join(values) + " |")
+    peaks = [str(max(step["peak_mib"] for step in case["steps"])) for case in cases]
+    lines.append("| **peak of the job** | " + " | ".join(peaks) + " |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

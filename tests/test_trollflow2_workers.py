@@ -20,13 +20,14 @@ from trollflow2.plugins import AbortProcessing, create_scene, load_composites, r
 
 from satpy_prenet.bundle import clear_model_cache, embedded_bundle_path, load_model_once
 from satpy_prenet.chain import config_dir, file_message
+from satpy_prenet.pictures import PICTURES
 from trollflow2_plugins.delivery import save_datasets_staged
 from trollflow2_plugins.prenet import JOB_BUNDLE_KEY, check_agri_input, compute_products, load_prenet_model
 
 PRODUCTS = ("precipitation_rate", "precipitation_probability", "precipitation_flag", "precipitation_quality")
 
 
-def make_job(path, output_dir=None, areas=("None",), **overrides):
+def make_job(path, output_dir=None, areas=("None",), product_names=PRODUCTS, **overrides):
     """A trollflow2 job as the launcher builds it from a message announcing ``path``: NetCDF files per area."""
     mda = file_message(path).data
     mda.update(overrides)
@@ -34,7 +35,7 @@ def make_job(path, output_dir=None, areas=("None",), **overrides):
         return {name: {"productname": name, "formats": [{"format": "NETCDF4", "writer": "cf",
                                                          "fname_pattern": "{areaname}_{productname}.nc",
                                                          "encoding": {"time": {"units": EPOCH}}}]}
-                for name in PRODUCTS}
+                for name in product_names}
 
     settings = {"delay_composites": False, "resampler": "nearest", "radius_of_influence": 30000,
                 "areas": {area: {"areaname": area, "products": products()} for area in areas}}
@@ -222,6 +223,35 @@ def test_model_runs_once_per_job_whatever_the_files_and_areas(recent_agri_files,
     assert len(calls) == after_compute
     written = sorted(path.name for path in (tmp_path / "products").glob("*.nc"))
     assert written == sorted(f"{area}_{name}.nc" for area in ("None", "prenet_east_asia_0p04") for name in PRODUCTS)
+
+
+def test_pictures_are_made_from_the_computed_products(recent_agri_files, no_weights_env):
+    """compute_products makes the pictures after the products, from them: the model runs as often as for the
+    products alone, and the pictures equal those computed together with the products."""
+    calls = []
+    bundle = load_model_once(embedded_bundle_path(), "cpu")
+    hook = bundle.model.register_forward_hook(lambda *args: calls.append(1))
+    counts, jobs = [], []
+    try:
+        with satpy.config.set(config_path=[str(config_dir())]):
+            for names in (PRODUCTS, PRODUCTS + PICTURES):
+                jobs.append(make_job(recent_agri_files["FY-4A", 0], product_names=names))
+                for step in (check_agri_input, create_scene, load_composites, compute_products):
+                    step(jobs[-1])
+                counts.append(len(calls))
+            together = make_job(recent_agri_files["FY-4A", 0], product_names=PRODUCTS + PICTURES)
+            for step in (check_agri_input, create_scene, load_composites):
+                step(together)
+            expected = dask.compute(*(together["scene"][name] for name in PICTURES))
+    finally:
+        hook.remove()
+    products_alone, with_pictures = counts[0], counts[1] - counts[0]
+    assert products_alone > 0
+    assert with_pictures == products_alone
+    for name, picture in zip(PICTURES, expected, strict=True):
+        made = jobs[1]["scene"][name]
+        assert made.dims == picture.dims and made.dtype == picture.dtype
+        np.testing.assert_array_equal(made.values, picture.values)
 
 
 def test_damaged_data_end_the_job_naming_the_file(damaged_agri_file, no_weights_env, caplog):

@@ -174,12 +174,18 @@ def check_agri_input(job, platforms=tuple(READERS), sensor="agri", max_age_minut
 
 
 def compute_products(job):
-    """Compute the scene's products on the native grid, together, and keep them in memory.
+    """Compute the scene's products on the native grid, together, and keep them in memory; then the pictures.
 
     Left lazy, the products would run the model once per output file even though trollflow2 computes all files
     together: dask optimises each file's graph on its own, so the graphs no longer share the model's tasks
     (measured with four NetCDF files: three times the tiles, 85 s instead of 30 s on a full disc). Computed here,
     reading the file and running the model happen once per job, and resampling and writing start from memory.
+
+    The pictures (`satpy_prenet.pictures.PICTURES`) are made afterwards, from the products computed: loaded again,
+    satpy builds them on the scene's products instead of on the model. Computed with the products, their
+    backgrounds (the 10.8 um image and the disc, enhanced in float64) waited in memory for the model's rate: half a
+    GiB more at the job's peak on a full disc (benchmarks/job_memory.py, docs/benchmarks.md).
+
     Run it after ``load_composites``. A file whose data cannot be read (e.g. a damaged compressed chunk, which
     the input check cannot see) ends the job with a log line naming the file.
 
@@ -189,14 +195,29 @@ def compute_products(job):
     """
     scene = job["scene"]
     names = [data_id["name"] for data_id in scene.keys()]
+    pictures = [name for name in names if name in PICTURES]
+    products = [name for name in names if name not in pictures]
     started = time.perf_counter()
+    _persist(job, products)
+    LOG.info("Read the input and ran PRE-Net for %s in %.1f s", ", ".join(products), time.perf_counter() - started)
+    if pictures:
+        started = time.perf_counter()
+        for name in pictures:
+            del scene[name]
+        scene.load(pictures, **job["product_list"]["product_list"].get("scene_load_kwargs", {}))
+        _persist(job, pictures)
+        LOG.info("Made %s in %.1f s", ", ".join(pictures), time.perf_counter() - started)
+
+
+def _persist(job, names):
+    """Compute the scene's ``names`` together and keep them in the scene; unreadable data end the job."""
+    scene = job["scene"]
     try:
         computed = dask.persist(*(scene[name] for name in names))
     except OSError as error:  # the file's data are read here: damaged compressed chunks fail only now
         _abort(f"{', '.join(map(str, job['input_filenames']))}: reading the data failed ({error})")
     for name, array in zip(names, computed, strict=True):
         scene[name] = array
-    LOG.info("Read the input and ran PRE-Net for %s in %.1f s", ", ".join(names), time.perf_counter() - started)
 
 
 def decorate_pictures(job):
