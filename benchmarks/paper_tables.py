@@ -726,7 +726,9 @@ def write_markdown(context: Context, path: Path, seeds: Sequence[int], tables: S
              + ", ".join(f"{stage} {context.config.stage(stage).epochs}"
                          for stage in ("teacher", "distill", "adapt", "direct"))
              + ". Mean ± standard deviation over seeds (n = number of seeds). Runs and settings: the JSON file "
-             "beside this one.", "", "## Definitions", "", DEFINITIONS, ""]
+             "beside this one.", ""]
+    lines += [f"- {note}" for note in settings.get("notes", [])] + ([""] if settings.get("notes") else [])
+    lines += ["## Definitions", "", DEFINITIONS, ""]
     for table in tables:
         if table in TABLE_ROWS:
             lines += classifier_table(table, scores, seeds)
@@ -778,7 +780,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
         raise SystemExit(f"{json_path}: made with other settings ({', '.join(changed)}); give another --results "
                          "(and --runs) or remove them")
     results["about"] = {"simulated": True, "definitions": DEFINITIONS}
-    results["settings"] = settings
+    results["settings"] = {**settings, "notes": results.get("settings", {}).get("notes", [])}  # notes added by hand
     context = Context(config=config, base=args.base, runs=args.runs, device=args.device, results=results,
                       path=json_path)
     tables = [table for table in TABLES if table in args.tables]

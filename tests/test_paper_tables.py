@@ -88,6 +88,12 @@ def test_paper_tables_smoke_and_resume(tmp_path, monkeypatch, one_thread):
     assert again["trained"] == 0
     assert _logs(runs) == logs
     assert json.loads(results.with_suffix(".json").read_text())["scores"] == scores
+    noted = json.loads(results.with_suffix(".json").read_text())
+    noted["settings"]["notes"] = ["seed 0 was trained elsewhere"]  # a note added by hand stays and is shown
+    results.with_suffix(".json").write_text(json.dumps(noted))
+    assert tables.main(argv)["trained"] == 0
+    assert json.loads(results.with_suffix(".json").read_text())["settings"]["notes"] == noted["settings"]["notes"]
+    assert "- seed 0 was trained elsewhere" in results.with_suffix(".md").read_text().split("## Definitions")[0]
     with pytest.raises(SystemExit, match="other settings"):  # other settings never mix with these results
         tables.main([*argv, "--max-steps", "2"])
 
