@@ -197,9 +197,11 @@ def compute_products(job):
     names = [data_id["name"] for data_id in scene.keys()]
     pictures = [name for name in names if name in PICTURES]
     products = [name for name in names if name not in pictures]
-    started = time.perf_counter()
-    _persist(job, products)
-    LOG.info("Read the input and ran PRE-Net for %s in %.1f s", ", ".join(products), time.perf_counter() - started)
+    if products:
+        started = time.perf_counter()
+        _persist(job, products)
+        LOG.info("Read the input and ran PRE-Net for %s in %.1f s", ", ".join(products),
+                 time.perf_counter() - started)
     if pictures:
         started = time.perf_counter()
         for name in pictures:
