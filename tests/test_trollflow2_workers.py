@@ -254,6 +254,19 @@ def test_pictures_are_made_from_the_computed_products(recent_agri_files, no_weig
         np.testing.assert_array_equal(made.values, picture.values)
 
 
+def test_pictures_that_cannot_be_made_end_the_job_naming_the_file(recent_agri_files, no_weights_env, caplog):
+    job = make_job(recent_agri_files["FY-4A", 0], product_names=PRODUCTS + PICTURES)
+    with satpy.config.set(config_path=[str(config_dir())]):
+        for step in (check_agri_input, create_scene, load_composites):
+            step(job)
+        job["scene"].load = lambda *args, **kwargs: None  # satpy makes nothing (and would log why)
+        with caplog.at_level(logging.ERROR), pytest.raises(AbortProcessing, match="could not make") as raised:
+            compute_products(job)
+    assert str(recent_agri_files["FY-4A", 0]) in str(raised.value)
+    assert all(name in str(raised.value) for name in PICTURES)
+    assert any("could not make" in record.getMessage() for record in caplog.records)
+
+
 def test_damaged_data_end_the_job_naming_the_file(damaged_agri_file, no_weights_env, caplog):
     with pytest.raises(AbortProcessing, match=r"channel C12 \(10.8 um\) is corrupt") as error:
         check_agri_input(make_job(damaged_agri_file))  # the check reads the channels the model needs

@@ -207,6 +207,10 @@ def compute_products(job):
         for name in pictures:
             del scene[name]
         scene.load(pictures, **job["product_list"]["product_list"].get("scene_load_kwargs", {}))
+        missing = [name for name in pictures if name not in scene]
+        if missing:  # satpy logged why
+            _abort(f"{', '.join(map(str, job['input_filenames']))}: could not make {', '.join(missing)} from the "
+                   "products")
         _persist(job, pictures)
         LOG.info("Made %s in %.1f s", ", ".join(pictures), time.perf_counter() - started)
 
