@@ -66,7 +66,7 @@ STEPS = ("transport", "start + imports", "model load", "check + scene", "read + 
 
 _LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+\s+(\S+)\] (.*)$", re.MULTILINE)
 _COMPUTED = re.compile(r"Read the input and ran PRE-Net for .* in ([\d.]+) s")
-_PICTURES = re.compile(r"Made .* in ([\d.]+) s")
+_PICTURES = re.compile(r"Made .* in [\d.]+ s")  # compute_products, once the pictures are made
 
 
 def machine() -> dict:
