@@ -14,7 +14,7 @@ its peak memory (the largest of the launcher and its job processes) is its own.
 Each message's latency is split with the launcher log's timestamps (millisecond resolution); the read and the
 model, and the resampling and the writing, are told apart by timing reading and resampling in this process.
 
-    python benchmarks/chain_latency.py [--bundles small paper] [--modes fresh threaded] [--messages N]
+    python benchmarks/chain_latency.py [--bundles small paper] [--modes fresh threaded] [--messages N] [--slot T]
         [--workdir DIR] [--seed N]
 
 Results go to benchmarks/results/chain_latency_cpu.json and .md.
@@ -82,12 +82,13 @@ def machine() -> dict:
             "posttroll": importlib.metadata.version("posttroll")}
 
 
-def simulate_inputs(out_dir: Path, count: int, seed: int) -> list[Path]:
-    """FY-4A full-disc L1 files of the current slot and the ``count - 1`` slots before it, oldest first."""
+def simulate_inputs(out_dir: Path, count: int, seed: int, slot: dt.datetime | None = None) -> list[Path]:
+    """FY-4A full-disc L1 files of ``slot`` (default: the current one) and the ``count - 1`` slots before it, oldest
+    first."""
     from satpy_prenet.synthetic import World, write_agri_l1
 
     world = World(seed)
-    slot = current_slot()
+    slot = slot or current_slot()
     paths = []
     for back in range(count - 1, -1, -1):
         started = time.perf_counter()
@@ -124,12 +125,13 @@ def build_paper_bundle(path: Path, seed: int) -> Path:
     return save_bundle(path, retriever, purpose="research", provenance=provenance, half_precision=True)
 
 
-def run_case(bundle: str, mode: str, inputs: list[Path], workdir: Path) -> dict:
-    """Announce ``inputs`` one by one to a launcher of this case; latency and its split per message."""
+def run_case(bundle: str, mode: str, inputs: list[Path], workdir: Path, slot: dt.datetime | None = None) -> dict:
+    """Announce ``inputs`` one by one to a launcher of this case; latency and its split per message. With ``slot``
+    (the newest input's), the input check measures the data's age from that time instead of the clock."""
     case_dir = workdir / f"{bundle}-{mode}"
     case_dir.mkdir(parents=True, exist_ok=True)
     product_list = copy_product_list(config_dir() / "trollflow2" / "agri_precipitation.yaml", case_dir,
-                                     free_address())
+                                     free_address(), now=slot)
     listen = free_address()
     log_file = case_dir / "launcher.log"
     launcher = Launcher(product_list, listen, log_file, threaded=mode == "threaded", cwd=case_dir,
@@ -292,6 +294,7 @@ def run_cases_in_children(args: argparse.Namespace, inputs: list[Path], workdir:
         for mode in args.modes:
             command = [sys.executable, __file__, "--case", bundle, mode, "--workdir", str(workdir),
                        "--inputs", *map(str, inputs)]
+            command += ["--slot", f"{args.slot:%Y-%m-%dT%H:%M}"] if args.slot else []
             timeout = len(inputs) * (JOB_TIMEOUT_S[bundle] + 120) + 300
             output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, timeout=timeout).stdout
             cases.append(json.loads(output.strip().splitlines()[-1]))
@@ -362,16 +365,19 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="inputs, bundles, products and logs (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the result files")
     parser.add_argument("--seed", type=int, default=7, help="of the simulated world and the untrained weights")
+    parser.add_argument("--slot", type=lambda text: dt.datetime.strptime(text, "%Y-%m-%dT%H:%M"), default=None,
+                        help="UTC slot of the newest disc, e.g. 2026-07-15T06:00, so that runs compare the same "
+                             "discs (default: the current slot)")
     parser.add_argument("--case", nargs=2, metavar=("BUNDLE", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--inputs", nargs="+", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s %(name)s] %(message)s")
     if args.case:
-        print(json.dumps(run_case(*args.case, args.inputs, args.workdir)))
+        print(json.dumps(run_case(*args.case, args.inputs, args.workdir, args.slot)))
         return
     with tempfile.TemporaryDirectory(prefix="chain-latency-") as temporary:
         workdir = (args.workdir or Path(temporary)).absolute()
-        inputs = simulate_inputs(workdir / "input", args.messages, args.seed)
+        inputs = simulate_inputs(workdir / "input", args.messages, args.seed, args.slot)
         if "paper" in args.bundles:
             build_paper_bundle(bundle_path("paper", workdir), args.seed)
         measured = in_process(args.bundles, inputs, workdir)

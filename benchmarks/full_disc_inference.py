@@ -15,9 +15,9 @@ own forward, which skips the regressor on tiles where the classifier sees no rai
 
     python benchmarks/full_disc_inference.py [--configs small paper] [--device cpu|cuda] [--threads N]
         [--precisions float32 bfloat16] [--forms straightforward channels-last folded product]
-        [--bundle satpy_prenet/weights/demo-small.safetensors]
+        [--bundle satpy_prenet/weights/demo-small.safetensors] [--crop N] [--tag NAME]
 
-Results go to benchmarks/results/full_disc_inference_<device>[_<bundle stem>].json and .md.
+Results go to benchmarks/results/full_disc_inference_<device>[_<bundle stem>][_crop<N>][_<tag>].json and .md.
 """
 
 from __future__ import annotations
@@ -83,27 +83,21 @@ def run_one(config: str, device: str, batch_size: int | None, input_path: Path, 
     model in ``form`` (runs in a child process); save the outputs."""
     import numpy as np
 
-    from satpy_prenet.bundle import read_header, read_tensors
+    from satpy_prenet.bundle import read_header
     from satpy_prenet.channels import PAPER_BANDS
-    from satpy_prenet.device import select_device
+    from satpy_prenet.device import on_device_thread, select_device
     from satpy_prenet.inference import TiledRetrieval
-    from satpy_prenet.model import PrecipitationRetriever
-    from satpy_prenet.model.config import preset
 
     bt = _cropped(np.load(input_path), crop)
     if bundle is not None:
         header = read_header(bundle)
-        retriever = PrecipitationRetriever.from_config(header.model_config)
-        retriever.load_state_dict(read_tensors(bundle, header))
-        bt = bt[[PAPER_BANDS.index(band) for band in retriever.bands]]
-    else:
-        student = preset(config, in_channels=len(PAPER_BANDS), out_channels=1)
-        torch.manual_seed(0)
-        retriever = PrecipitationRetriever(student=student, bands=PAPER_BANDS,
-                                           mean=np.nanmean(bt[:, ::16, ::16], axis=(1, 2)).tolist(),
-                                           std=np.nanstd(bt[:, ::16, ::16], axis=(1, 2)).tolist())
-    engine = TiledRetrieval(_in_form(retriever, form, select_device(device)), tile_size=retriever.student.tile_size,
-                            batch_size=batch_size, device=device, precision=precision)
+        bt = bt[[PAPER_BANDS.index(band) for band in header.bands]]
+    chosen = select_device(device)
+    # Built on the device's thread, as `load_bundle` does: a second OpenMP team slows the forward passes.
+    retriever = on_device_thread(chosen, _retriever, config, bundle, bt)
+    engine = TiledRetrieval(on_device_thread(chosen, _in_form, retriever, form, chosen),
+                            tile_size=retriever.student.tile_size, batch_size=batch_size, device=device,
+                            precision=precision)
     rss_before = peak_rss_mib()
     started = time.perf_counter()
     probability, rate = engine.predict(bt)
@@ -123,6 +117,26 @@ def run_one(config: str, device: str, batch_size: int | None, input_path: Path, 
     if engine.device.type == "cuda":
         result["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return result
+
+
+def _retriever(config: str, bundle: Path | None, bt):
+    """The retriever of ``bundle`` or, without one, preset ``config`` with random weights normalised on ``bt``."""
+    import numpy as np
+
+    from satpy_prenet.bundle import read_header, read_tensors
+    from satpy_prenet.channels import PAPER_BANDS
+    from satpy_prenet.model import PrecipitationRetriever
+    from satpy_prenet.model.config import preset
+
+    if bundle is not None:
+        header = read_header(bundle)
+        retriever = PrecipitationRetriever.from_config(header.model_config)
+        retriever.load_state_dict(read_tensors(bundle, header))
+        return retriever
+    torch.manual_seed(0)
+    return PrecipitationRetriever(student=preset(config, in_channels=len(PAPER_BANDS), out_channels=1),
+                                  bands=PAPER_BANDS, mean=np.nanmean(bt[:, ::16, ::16], axis=(1, 2)).tolist(),
+                                  std=np.nanstd(bt[:, ::16, ::16], axis=(1, 2)).tolist())
 
 
 def peak_rss_mib() -> float:
@@ -205,6 +219,8 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=None, help="a trained bundle instead of random weights")
     parser.add_argument("--crop", type=int, default=None,
                         help="time the central N x N pixels only (a precision emulated in software is slow)")
+    parser.add_argument("--tag", default=None,
+                        help="added to the results' file name (say, the machine) so other runs are kept")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--form", default="product", help=argparse.SUPPRESS)
@@ -246,7 +262,7 @@ def main() -> None:
               "machine": machine(args.device), "results": results}
     RESULTS.mkdir(exist_ok=True)
     suffixes = ([args.device.split(":")[0]] + ([args.bundle.stem] if args.bundle else [])
-                + ([f"crop{args.crop}"] if args.crop else []))
+                + ([f"crop{args.crop}"] if args.crop else []) + ([args.tag] if args.tag else []))
     stem = RESULTS / "_".join(["full_disc_inference", *suffixes])
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [f"# Full-disc inference, {size} ({report['date']})", "", f"Machine: {json.dumps(report['machine'])}", "",

@@ -421,9 +421,11 @@ def product_scores(store_root: Path, methods: dict[str, str | Path], device: str
     Args:
         store_root: Dataset root holding ``full_ipr/test.zarr``.
         methods: Name in the tables -> spec of `load_method` (bundle, baseline file, ``gpi``, ``autoestimator``).
-        device: Torch device of the bundles.
+        device: Torch device of the bundles, which run in float32 on any machine (``auto`` would pick bfloat16 on
+            CPUs that have it, and the tables compare runs of several machines).
     """
-    loaded = [dataclasses.replace(load_method(str(spec), device=device), name=name) for name, spec in methods.items()]
+    loaded = [dataclasses.replace(load_method(str(spec), device=device, precision="float32"), name=name)
+              for name, spec in methods.items()]
     comparison = evaluate_store(store_root, loaded, split="test", progress=False, fss=False)
     return {row["method"]: {key: value for key, value in row.items() if key != "method"}
             for row in comparison.table()}

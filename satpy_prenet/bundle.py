@@ -43,7 +43,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from satpy_prenet import channels
-from satpy_prenet.device import select_device
+from satpy_prenet.device import on_device_thread, select_device
 from satpy_prenet.evaluation.metrics import RAIN_THRESHOLD
 
 LOG = logging.getLogger(__name__)
@@ -304,9 +304,14 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu", *,
         BundleError: If the file cannot be read or trusted (see `read_header`), its tensors differ from the
             header's (or the expected) SHA-256, or they do not match the model the header describes.
     """
+    device = device if isinstance(device, torch.device) else select_device(device)
+    # On the device's thread, so that the process's only OpenMP team is the one its forward passes use.
+    return on_device_thread(device, _load_bundle, Path(path), device, expected_sha256)
+
+
+def _load_bundle(path: Path, device: torch.device, expected_sha256: str | None) -> Bundle:
     from satpy_prenet.model import PrecipitationRetriever, inference_form
 
-    path = Path(path)
     header = read_header(path)
     if expected_sha256 is not None and expected_sha256.lower() != header.sha256:
         raise BundleError(f"{path}: sha256 {header.sha256} is not the expected {expected_sha256.lower()}")
@@ -318,7 +323,6 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu", *,
     _check_tensors(path, model, tensors)
     model.load_state_dict(tensors, strict=True)
     _check_normalisation(path, header, model)
-    device = device if isinstance(device, torch.device) else select_device(device)
     return Bundle(header=header, model=inference_form(model, device), path=path, device=device)
 
 

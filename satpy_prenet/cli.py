@@ -113,8 +113,10 @@ def info(bundle: Path, as_json: bool) -> None:
               help="Folder of the report (report.md, CSV tables, report.json, figures).")
 @click.option("--max-tiles", type=click.IntRange(min=1), default=None, help="Score only the first N tiles.")
 @device_option(help="Device of the PRE-Net bundles.")
+@precision_option()
 def evaluate(data_root: Path | None, split: str, methods: tuple[str, ...], products: tuple[Path, ...],
-             references: tuple[Path, ...], out_dir: Path, max_tiles: int | None, device: str) -> None:
+             references: tuple[Path, ...], out_dir: Path, max_tiles: int | None, device: str,
+             precision: str | None) -> None:
     """Compare retrievals with a reference and write a report (tables in the paper's columns, and figures).
 
     Either --store (methods run on a dataset's infrared tiles, scored against its labels pixel by pixel) or
@@ -125,7 +127,7 @@ def evaluate(data_root: Path | None, split: str, methods: tuple[str, ...], produ
     try:
         report = run_evaluation(data_root=data_root, split=split, methods=methods, products=products,
                                 references=references, out_dir=out_dir, max_tiles=max_tiles, device=device,
-                                progress=sys.stderr.isatty())
+                                precision=precision or "auto", progress=sys.stderr.isatty())
     except (ValueError, OSError) as err:  # StoreError, BundleError, BaselineError and unreadable files
         raise click.ClickException(str(err)) from err
     click.echo(report.read_text())

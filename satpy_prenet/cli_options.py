@@ -40,6 +40,6 @@ def _checked_precision(context: click.Context, parameter: click.Parameter, value
 def precision_option() -> Callable[[Any], Any]:
     """The --precision option of inference, checked when the command line is parsed."""
     return click.option("--precision", default=None, callback=_checked_precision,
-                        help="Arithmetic of the model: auto (mixed on a GPU, float32 on the CPU; the default), "
-                             "float32, or bfloat16 (faster on CPUs with bfloat16 instructions; its skill cost is "
-                             "in docs/benchmarks.md).")
+                        help="Arithmetic of the model: auto (the default: mixed on a GPU; bfloat16 on a CPU with "
+                             "bfloat16 instructions, else float32), float32, or bfloat16 (emulated, so slow, on CPUs "
+                             "without those instructions; its skill cost is in docs/benchmarks.md).")

@@ -66,14 +66,19 @@ class _PRENetCompositor(CompositeBase):
     def _product(self, inputs, bundle):
         raise NotImplementedError
 
+    def _precision(self) -> str:
+        return self.precision or satpy.config.get("prenet_precision", "auto")
+
     def _retrieval(self, inputs, bundle):
-        precision = self.precision or satpy.config.get("prenet_precision", "auto")
-        return _shared_retrieval(inputs, bundle, self.batch_size, precision)
+        return _shared_retrieval(inputs, bundle, self.batch_size, self._precision())
 
     def _attributes(self, inputs, bundle):
+        from satpy_prenet.device import precision_name
+
         header = bundle.header
         attrs = _product_attributes(inputs, self.attrs)
         attrs.update({
+            "prenet_precision": precision_name(bundle.device, self._precision()),
             "prenet_bundle_purpose": header.purpose,
             "prenet_bundle_sha256": header.sha256,
             "prenet_bundle_version": header.code_version,

@@ -116,6 +116,17 @@ def test_result_does_not_depend_on_dask_chunks(agri_files, demo_bundle, no_weigh
         np.testing.assert_allclose(result.values, whole.values, rtol=1e-5, atol=1e-5, equal_nan=True)
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_products_name_the_arithmetic_they_ran_in(agri_files, demo_bundle, no_weights_env, precision):
+    import satpy
+
+    with satpy.config.set(prenet_precision=precision):
+        scn = _scene(agri_files["FY-4A"], "FY-4A")
+        scn.load(["precipitation_rate", "precipitation_quality"])
+    for name in ("precipitation_rate", "precipitation_quality"):
+        assert scn[name].attrs["prenet_precision"] == precision
+
+
 def _copy_bundle(source, target, *, header_change=None, tensor_change=None):
     with safe_open(str(source), framework="pt") as handle:
         metadata = handle.metadata()

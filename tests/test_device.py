@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 
-from satpy_prenet.device import autocast_dtype, device_lock, select_device
+from satpy_prenet import device
+from satpy_prenet.device import autocast_dtype, device_thread, on_device_thread, precision_name, select_device
 from satpy_prenet.inference.runner import DeviceRunner
 
 
@@ -26,13 +31,53 @@ def test_select_device_falls_back_to_cpu(monkeypatch, caplog):
         select_device("gpu-please")
 
 
-def test_cpu_runs_float32_unless_asked_for_bfloat16_and_has_one_lock():
+@pytest.mark.parametrize("has_bfloat16", [False, True])
+def test_the_cpu_runs_bfloat16_by_default_only_with_bfloat16_instructions(monkeypatch, has_bfloat16):
     cpu = torch.device("cpu")
-    assert autocast_dtype(cpu) is None
+    monkeypatch.setattr(device, "cpu_has_bfloat16", lambda: has_bfloat16)
+    assert autocast_dtype(cpu) is (torch.bfloat16 if has_bfloat16 else None)
+    assert precision_name(cpu) == ("bfloat16" if has_bfloat16 else "float32")
     assert autocast_dtype(cpu, "float32") is None
     assert autocast_dtype(cpu, "bfloat16") is torch.bfloat16
+    assert precision_name(cpu, "float32") == "float32"
     assert autocast_dtype(torch.device("cuda"), "float32") is None
-    assert device_lock(cpu) is device_lock(torch.device("cpu"))
+
+
+def test_the_bfloat16_probe_answers_false_without_torchs_private_probe(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    assert device.cpu_has_bfloat16() is False
+
+
+def test_every_load_and_forward_on_the_cpu_runs_on_its_one_thread(demo_bundle):
+    from satpy_prenet.bundle import load_model_once
+
+    cpu = torch.device("cpu")
+    assert device_thread(cpu) is device_thread(torch.device("cpu"))
+    threads = set()
+    model = load_model_once(demo_bundle).model
+    handle = model.register_forward_hook(lambda *_: threads.add(threading.current_thread().name))
+    try:
+        runner = DeviceRunner(model, device="cpu", batch_size=1)
+        with ThreadPoolExecutor(2) as pool:  # as dask's threads call it
+            list(pool.map(lambda _: run_all(runner, np.zeros((2, 8, 64, 64), np.float32)), range(2)))
+    finally:
+        handle.remove()
+    assert threads == {on_device_thread(cpu, lambda: threading.current_thread().name)}
+    assert on_device_thread(cpu, on_device_thread, cpu, lambda: 7) == 7, "a call from the thread itself runs inline"
+
+
+def test_a_forked_child_starts_its_own_device_thread():
+    cpu = torch.device("cpu")
+    device_thread(cpu).submit(int).result()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's thread does not exist here, the call must not hang
+        signal.alarm(30)
+        os.write(writer, str(on_device_thread(cpu, lambda: 41) + 1).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    assert os.read(reader, 8) == b"42"
 
 
 class Affine(torch.nn.Module):
@@ -87,8 +132,7 @@ def test_out_of_memory_with_one_input_is_a_clear_error():
     assert isinstance(error.value.__cause__, torch.cuda.OutOfMemoryError)
 
 
-def test_runner_pickles_with_fresh_locks():
+def test_runner_pickles_with_a_fresh_lock():
     runner = pickle.loads(pickle.dumps(DeviceRunner(Affine(), device="cpu", batch_size=2)))
-    assert runner._device_lock is device_lock(torch.device("cpu"))
     inputs = np.ones((3, 2), dtype=np.float32)
     np.testing.assert_array_equal(run_all(runner, inputs)[:, 0], 3 * inputs)

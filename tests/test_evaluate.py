@@ -56,6 +56,21 @@ def test_store_report_in_the_papers_columns(stores, demo_bundle, no_weights_env,
     assert json.loads((report / "report.json").read_text())["context"]["simulated data"] is True
 
 
+def test_the_report_names_the_precision_the_bundle_ran_in(stores, demo_bundle, tmp_path):
+    scores = {}
+    for precision in ("float32", "bfloat16"):
+        out = tmp_path / precision
+        result = CliRunner().invoke(main, ["evaluate", "--store", str(stores), "--out", str(out), "--method",
+                                           str(demo_bundle), "--precision", precision, "--max-tiles", "2"])
+        assert result.exit_code == 0, result.output
+        report = json.loads((out / "report.json").read_text())
+        assert report["context"]["method PRE-Net (demo-synthetic)"].endswith(f", {precision})")
+        with open(out / "scores.csv") as stream:
+            scores[precision] = next(csv.DictReader(stream))
+    assert scores["float32"]["n_pixels"] == scores["bfloat16"]["n_pixels"]
+    assert abs(float(scores["float32"]["csi"]) - float(scores["bfloat16"]["csi"])) < 0.02
+
+
 def test_fitted_baselines_are_methods_of_the_report(stores, tmp_path):
     from satpy_prenet.channels import DAY_NIGHT_BANDS
     from satpy_prenet.evaluation.baselines import fit_baselines

@@ -62,7 +62,7 @@ def load_prenet_model(job, device="auto", weights=None, weights_sha256=None, tor
           torch_threads: null   # CPU threads of the model; default: torch's (one per core)
           dask_workers: null    # threads reading, resampling and writing; default: dask's (one per core)
           dask_chunk_size: null # dask's array.chunk-size, e.g. 2MiB: the pieces satpy reads the file in
-          precision: auto       # auto (mixed on a GPU, float32 on the CPU), float32 or bfloat16
+          precision: auto       # auto (mixed on a GPU; bfloat16 on a CPU that has it, else float32), float32, bfloat16
           satpy_cache_dir: null # folder of satpy's cache of the grid's longitudes, latitudes and satellite angles
 
     The quality flag needs the satellite zenith angle of every pixel: computed, it costs about 5 s of CPU per full

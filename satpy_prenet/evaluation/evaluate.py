@@ -139,8 +139,10 @@ def _bucket_resampler(source, target):
 
 def run_evaluation(*, data_root: Path | None, split: str, methods: Sequence[str], products: Sequence[Path],
                    references: Sequence[Path], out_dir: Path, max_tiles: int | None = None, device: str = "auto",
-                   progress: bool = True) -> Path:
+                   precision: str = "auto", progress: bool = True) -> Path:
     """Evaluate a store or product files (exactly one of the two) and write the report; returns ``report.md``.
+
+    Bundles run on ``device`` at ``precision``.
 
     Raises:
         ValueError: Both or neither of store and products are given, or the inputs cannot be read.
@@ -152,7 +154,7 @@ def run_evaluation(*, data_root: Path | None, split: str, methods: Sequence[str]
     if data_root is not None:
         if references:
             raise ValueError("--reference goes with --products, not with --store")
-        loaded = [load_method(spec, device=device) for spec in (methods or _default_methods())]
+        loaded = [load_method(spec, device=device, precision=precision) for spec in (methods or _default_methods())]
         comparison = evaluate_store(data_root, loaded, split=split, max_tiles=max_tiles, progress=progress)
         tiles = open_tiles(store_path(data_root, FULL_IPR, split), FULL_IPR)
         context = {"data": f"{store_path(data_root, FULL_IPR, split)} ({comparison.images} tiles)",

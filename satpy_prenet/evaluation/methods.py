@@ -52,8 +52,10 @@ class Method:
     description: str
 
 
-def load_method(spec: str, *, device: str = "auto") -> Method:
+def load_method(spec: str, *, device: str = "auto", precision: str = "auto") -> Method:
     """The method named by ``spec``: ``gpi``, ``autoestimator``, a ``.safetensors`` bundle or a baseline ``.json``.
+
+    A bundle runs on ``device`` at ``precision`` (`satpy_prenet.device.PRECISIONS`).
 
     Raises:
         ValueError: ``spec`` is no known rule and no readable bundle or baseline file; the message names it.
@@ -66,19 +68,20 @@ def load_method(spec: str, *, device: str = "auto") -> Method:
                       "auto-estimator power law of the 10.8 um temperature (Vicente et al. 1998)")
     path = Path(spec)
     if path.suffix == ".safetensors":
-        return _bundle_method(path, device)
+        return _bundle_method(path, device, precision)
     if path.suffix == ".json":
         return _baseline_method(path)
     raise ValueError(f"{spec}: not a method; give {', '.join(RULES)}, a weights bundle (.safetensors) or a baseline "
                      "file (.json) written by `satpy-prenet-train baseline`")
 
 
-def _bundle_method(path: Path, device: str) -> Method:
+def _bundle_method(path: Path, device: str, precision: str) -> Method:
     from satpy_prenet.bundle import load_bundle
+    from satpy_prenet.device import precision_name
     from satpy_prenet.inference import TiledRetrieval, gate_rate
 
     bundle = load_bundle(path, device)
-    engine = TiledRetrieval.from_bundle(bundle)
+    engine = TiledRetrieval.from_bundle(bundle, precision=precision)
     header = bundle.header
 
     def rate(bt: np.ndarray) -> np.ndarray:
@@ -86,7 +89,8 @@ def _bundle_method(path: Path, device: str) -> Method:
         return gate_rate(probability, rain, header.probability_threshold, header.rain_threshold)
 
     return Method(f"PRE-Net ({bundle.header.purpose})", tuple(bundle.header.bands), rate,
-                  f"PRE-Net bundle {path} (purpose {bundle.header.purpose}, sha256 {bundle.header.sha256[:12]})")
+                  f"PRE-Net bundle {path} (purpose {bundle.header.purpose}, sha256 {bundle.header.sha256[:12]}, "
+                  f"{precision_name(bundle.device, precision)})")
 
 
 def _baseline_method(path: Path) -> Method:

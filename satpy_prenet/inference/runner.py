@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from satpy_prenet.device import autocast_dtype, device_lock, select_device
+from satpy_prenet.device import autocast_dtype, on_device_thread, select_device
 
 LOG = logging.getLogger(__name__)
 
@@ -32,12 +32,12 @@ class DeviceRunner:
         device: Anything `satpy_prenet.device.select_device` takes.
         batch_size: Inputs per forward pass; default 16 on a GPU, 4 on the CPU. Halved on a GPU out-of-memory
             error.
-        precision: ``auto`` (mixed on CUDA, float32 on the CPU), ``float32`` or ``bfloat16``
-            (`satpy_prenet.device.autocast_dtype`).
+        precision: ``auto`` (mixed on CUDA; on the CPU bfloat16 where it has bfloat16 instructions, else float32),
+            ``float32`` or ``bfloat16`` (`satpy_prenet.device.autocast_dtype`).
         progress: Show a tqdm progress bar (off by default; the satpy path stays quiet).
 
-    One batch runs at a time per device in the whole process, whatever the number of dask threads or runners: GPU
-    memory stays bounded, and on the CPU dask threads do not multiply torch's own threads.
+    Batches run on the device's own thread (`satpy_prenet.device.device_thread`), one at a time per device in the
+    whole process, whatever the number of dask threads or runners.
     """
 
     def __init__(self, model: torch.nn.Module, *, device: str | torch.device = "auto", batch_size: int | None = None,
@@ -51,20 +51,16 @@ class DeviceRunner:
         self.precision = precision
         self.amp_dtype = autocast_dtype(self.device, precision)
         self.progress = progress
-        self._make_locks()
-
-    def _make_locks(self) -> None:
         self._state_lock = threading.Lock()
-        self._device_lock = device_lock(self.device)
 
     def __getstate__(self) -> dict:
-        """Pickle without the locks (dask.distributed ships the engine to its workers)."""
-        return {key: value for key, value in self.__dict__.items() if key not in ("_state_lock", "_device_lock")}
+        """Pickle without the lock (dask.distributed ships the engine to its workers)."""
+        return {key: value for key, value in self.__dict__.items() if key != "_state_lock"}
 
     def __setstate__(self, state: dict) -> None:
-        """Unpickle, taking this process's locks."""
+        """Unpickle, with a lock of this process."""
         self.__dict__.update(state)
-        self._make_locks()
+        self._state_lock = threading.Lock()
 
     def map(self, count: int, fill: Callable[[np.ndarray, int], None], *, input_shape: tuple[int, ...],
             label: str = "PRE-Net") -> Iterator[tuple[range, np.ndarray]]:
@@ -106,8 +102,7 @@ class DeviceRunner:
     def _forward_or_shrink(self, batch: torch.Tensor, input_shape: tuple[int, ...]) -> np.ndarray | None:
         """Outputs of one batch, or None after a GPU out-of-memory error halved the batch size."""
         try:
-            with self._device_lock:
-                return self._forward(batch)
+            return on_device_thread(self.device, self._forward, batch)
         except torch.cuda.OutOfMemoryError as error:
             if len(batch) == 1:
                 size = " x ".join(str(length) for length in input_shape[1:])
