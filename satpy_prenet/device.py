@@ -87,8 +87,9 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     """The autocast type of inference on ``device`` at ``precision`` (one of `PRECISIONS`); None: float32.
 
     ``auto`` is bfloat16 (else float16) on CUDA; on the CPU, bfloat16 where `cpu_has_bfloat16`, else float32
-    (without those instructions torch emulates bfloat16, 32 times slower; with them it is 1.7 to 2.3 times faster
-    than float32 at a CSI cost of 0.0003: docs/benchmarks.md). ``bfloat16`` autocasts on either.
+    (without those instructions torch emulates bfloat16, 32 times slower; with them a full disc ran 1.5 times faster
+    than float32 with the ``small`` preset and 3.5 times with ``paper``, at a CSI cost of 0.0003: docs/benchmarks.md).
+    ``bfloat16`` autocasts on either.
 
     Raises:
         ValueError: For a precision not in `PRECISIONS`.
