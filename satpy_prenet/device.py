@@ -96,11 +96,11 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
-    if precision == "float32" or (precision == "auto" and device.type != "cuda" and not cpu_has_bfloat16()):
+    if precision == "float32":
         return None
-    if precision == "bfloat16" or device.type != "cuda" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
+    if device.type != "cuda":
+        return torch.bfloat16 if precision == "bfloat16" or cpu_has_bfloat16() else None
+    return torch.bfloat16 if precision == "bfloat16" or torch.cuda.is_bf16_supported() else torch.float16
 
 
 def cpu_has_bfloat16() -> bool:
